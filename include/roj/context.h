@@ -1,0 +1,86 @@
+/*
+ * Contexts: a KV cache and scratch buffers for evaluating a model on one or
+ * more token sequences.
+ *
+ * A context holds up to n_seq sequences, each with its own cache of up to
+ * n_ctx positions. roj_decode() evaluates a batch whose tokens may belong
+ * to different sequences; the tokens of one sequence are appended in order
+ * at the end of that sequence. Prompts are evaluated as matrix-matrix
+ * products (batched prefill).
+ *
+ * Ownership: a context belongs to its creator and must be freed before its
+ * model. Logit pointers stay valid until the next roj_decode() or
+ * roj_context_free() on the same context.
+ * Threading: one context is used by one thread at a time; the context's own
+ * worker threads (n_threads) run inside roj_decode().
+ */
+#ifndef ROJ_CONTEXT_H
+#define ROJ_CONTEXT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "roj/model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct roj_context roj_context;
+
+typedef struct roj_context_params {
+    int32_t n_ctx;     /* positions per sequence; 0: the model's, max 4096 */
+    int32_t n_seq;     /* sequences the cache holds; default 1 */
+    int32_t n_batch;   /* max tokens per roj_decode call; default 512 */
+    int32_t n_threads; /* worker threads; 0: one per core, up to 8 */
+} roj_context_params;
+
+roj_context_params roj_context_default_params(void);
+
+roj_status roj_context_create(roj_model *model,
+                              const roj_context_params *params,
+                              roj_context **out);
+void roj_context_free(roj_context *ctx);
+
+const roj_model *roj_context_model(const roj_context *ctx);
+int32_t roj_context_n_ctx(const roj_context *ctx);
+int32_t roj_context_n_seq(const roj_context *ctx);
+/* Changes the number of worker threads (1 .. 256). */
+roj_status roj_context_set_threads(roj_context *ctx, int32_t n_threads);
+
+/* A batch of tokens. seq may be NULL (all in sequence 0). logits may be
+ * NULL: then only the last token of the batch gets logits. */
+typedef struct roj_batch {
+    int32_t n_tokens;
+    const roj_token *tokens;
+    const int32_t *seq;   /* sequence of each token */
+    const bool *logits;   /* whether to keep logits of each token */
+} roj_batch;
+
+/*
+ * Evaluates a batch. Each token's position is the current length of its
+ * sequence. Fails with ROJ_ERR_CONTEXT_FULL, changing nothing, when a
+ * sequence would grow past n_ctx, and with ROJ_ERR_INVALID_ARG for a token
+ * id or sequence out of range or more than n_batch tokens.
+ */
+roj_status roj_decode(roj_context *ctx, const roj_batch *batch);
+
+/* Logits (n_vocab floats) of batch token i of the last roj_decode, which
+ * must have requested them; i = -1 means the last token that did. NULL
+ * otherwise. */
+const float *roj_get_logits(roj_context *ctx, int32_t i);
+
+/* Current length of a sequence's cache. */
+int32_t roj_seq_len(const roj_context *ctx, int32_t seq);
+/* Drops positions [len, end) of a sequence (len = 0 clears it). */
+roj_status roj_seq_truncate(roj_context *ctx, int32_t seq, int32_t len);
+/* Replaces sequence dst with the first len positions of src, so a shared
+ * prompt is evaluated once. */
+roj_status roj_seq_copy(roj_context *ctx, int32_t src, int32_t dst,
+                        int32_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

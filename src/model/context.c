@@ -1,0 +1,344 @@
+/* Contexts: KV cache, scratch buffers, batch validation. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "kernels/kernels.h"
+#include "model/model_internal.h"
+
+#define DEFAULT_MAX_CTX 4096
+#define DEFAULT_MAX_THREADS 8
+
+roj_context_params roj_context_default_params(void)
+{
+    roj_context_params p;
+    p.n_ctx = 0;
+    p.n_seq = 1;
+    p.n_batch = 512;
+    p.n_threads = 0;
+    return p;
+}
+
+static int default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        n = 1;
+    if (n > DEFAULT_MAX_THREADS)
+        n = DEFAULT_MAX_THREADS;
+    return (int)n;
+}
+
+static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
+
+/* Largest converted activation row over all matrices of the model. */
+static size_t max_act_row_bytes(const roj_model *m)
+{
+    size_t bytes = kern_act_row_bytes(m->output.type, m->hp.n_embd);
+    for (int il = 0; il < m->hp.n_layer; il++) {
+        const layer *l = &m->layers[il];
+        const weight *all[] = {&l->wq, &l->wk, &l->wv, &l->wo,
+                               &l->w_gate, &l->w_up, &l->w_down};
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+            bytes = max_size(bytes,
+                             kern_act_row_bytes(all[i]->type, all[i]->n_in));
+    }
+    return bytes;
+}
+
+static roj_status alloc_scratch(roj_context *c)
+{
+    const hparams *hp = &c->model->hp;
+    const size_t nb = (size_t)c->n_batch;
+    const size_t q_dim = (size_t)hp->n_head * hp->head_dim;
+    const size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
+    const size_t wide = max_size((size_t)hp->n_embd, (size_t)hp->n_ff);
+    const size_t n_threads = (size_t)pool_size(c->pool);
+    const size_t cache_elems =
+        (size_t)hp->n_layer * c->n_seq * c->n_ctx * kv_dim;
+
+    c->act_bytes = max_act_row_bytes(c->model);
+    c->k_cache = calloc(cache_elems, sizeof(uint16_t));
+    c->v_cache = calloc(cache_elems, sizeof(uint16_t));
+    c->seqs = calloc((size_t)c->n_seq, sizeof *c->seqs);
+    c->x = malloc(nb * hp->n_embd * sizeof(float));
+    c->xn = malloc(nb * max_size(wide, q_dim) * sizeof(float));
+    c->q = malloc(nb * q_dim * sizeof(float));
+    c->k = malloc(nb * kv_dim * sizeof(float));
+    c->v = malloc(nb * kv_dim * sizeof(float));
+    c->attn = malloc(nb * q_dim * sizeof(float));
+    c->gate = malloc(nb * hp->n_ff * sizeof(float));
+    c->up = malloc(nb * hp->n_ff * sizeof(float));
+    for (int i = 0; i < 3; i++)
+        c->act[i] = malloc(nb * c->act_bytes + 64);
+    c->rope_cos = malloc(nb * (hp->rope_dim / 2) * sizeof(float));
+    c->rope_sin = malloc(nb * (hp->rope_dim / 2) * sizeof(float));
+    c->scores = malloc(n_threads * c->n_ctx * sizeof(float));
+    c->q16 = malloc(n_threads * hp->head_dim * sizeof(uint16_t));
+    c->tok_pos = malloc(nb * sizeof(int32_t));
+    c->tok_seq = malloc(nb * sizeof(int32_t));
+    c->logit_index = malloc(nb * sizeof(int32_t));
+    if (!c->k_cache || !c->v_cache || !c->seqs || !c->x || !c->xn ||
+        !c->q || !c->k || !c->v || !c->attn || !c->gate || !c->up ||
+        !c->act[0] || !c->act[1] || !c->act[2] || !c->rope_cos ||
+        !c->rope_sin || !c->scores || !c->q16 || !c->tok_pos || !c->tok_seq ||
+        !c->logit_index)
+        return roj_error(ROJ_ERR_NOMEM,
+                         "out of memory for a context of %d positions x %d "
+                         "sequences (KV cache %zu MiB)", c->n_ctx, c->n_seq,
+                         cache_elems * 4 >> 20);
+    return ROJ_OK;
+}
+
+roj_status roj_context_create(roj_model *model,
+                              const roj_context_params *params,
+                              roj_context **out)
+{
+    roj_context_params p = params ? *params : roj_context_default_params();
+    roj_context *c;
+    roj_status st;
+
+    *out = NULL;
+    if (p.n_ctx <= 0) {
+        p.n_ctx = model->hp.n_ctx_train;
+        if (p.n_ctx > DEFAULT_MAX_CTX)
+            p.n_ctx = DEFAULT_MAX_CTX;
+    }
+    if (p.n_seq <= 0)
+        p.n_seq = 1;
+    if (p.n_batch <= 0)
+        p.n_batch = 512;
+    if (p.n_threads <= 0)
+        p.n_threads = default_threads();
+    if (p.n_ctx > (1 << 20) || p.n_seq > 4096 || p.n_batch > (1 << 16))
+        return roj_error(ROJ_ERR_INVALID_ARG,
+                         "context size %d, sequences %d or batch %d is too "
+                         "large", p.n_ctx, p.n_seq, p.n_batch);
+
+    c = calloc(1, sizeof *c);
+    if (!c)
+        return roj_error(ROJ_ERR_NOMEM, "out of memory");
+    c->model = model;
+    c->n_ctx = p.n_ctx;
+    c->n_seq = p.n_seq;
+    c->n_batch = p.n_batch;
+    c->last_logit = -1;
+    if ((st = pool_create(p.n_threads, &c->pool)) != ROJ_OK ||
+        (st = alloc_scratch(c)) != ROJ_OK) {
+        roj_context_free(c);
+        return st;
+    }
+    *out = c;
+    return ROJ_OK;
+}
+
+void roj_context_free(roj_context *c)
+{
+    if (!c)
+        return;
+    pool_destroy(c->pool);
+    free(c->k_cache);
+    free(c->v_cache);
+    free(c->seqs);
+    free(c->x);
+    free(c->xn);
+    free(c->q);
+    free(c->k);
+    free(c->v);
+    free(c->attn);
+    free(c->gate);
+    free(c->up);
+    for (int i = 0; i < 3; i++)
+        free(c->act[i]);
+    free(c->rope_cos);
+    free(c->rope_sin);
+    free(c->scores);
+    free(c->q16);
+    free(c->tok_pos);
+    free(c->tok_seq);
+    free(c->logit_index);
+    free(c->logits);
+    free(c);
+}
+
+const roj_model *roj_context_model(const roj_context *c) { return c->model; }
+int32_t roj_context_n_ctx(const roj_context *c) { return c->n_ctx; }
+int32_t roj_context_n_seq(const roj_context *c) { return c->n_seq; }
+
+roj_status roj_context_set_threads(roj_context *c, int32_t n_threads)
+{
+    roj_pool *pool;
+    if (n_threads == pool_size(c->pool))
+        return ROJ_OK;
+    roj_status st = pool_create(n_threads, &pool);
+    if (st != ROJ_OK)
+        return st;
+    float *scores = malloc((size_t)n_threads * c->n_ctx * sizeof(float));
+    uint16_t *q16 = malloc((size_t)n_threads * c->model->hp.head_dim *
+                           sizeof(uint16_t));
+    if (!scores || !q16) {
+        free(scores);
+        free(q16);
+        pool_destroy(pool);
+        return roj_error(ROJ_ERR_NOMEM, "out of memory");
+    }
+    pool_destroy(c->pool);
+    free(c->scores);
+    free(c->q16);
+    c->pool = pool;
+    c->scores = scores;
+    c->q16 = q16;
+    return ROJ_OK;
+}
+
+static roj_status ensure_logits(roj_context *c, int32_t n)
+{
+    if (n <= c->n_logits_cap)
+        return ROJ_OK;
+    size_t bytes = (size_t)n * c->model->hp.n_vocab * sizeof(float);
+    float *logits = realloc(c->logits, bytes);
+    if (!logits)
+        return roj_error(ROJ_ERR_NOMEM, "out of memory for %d logit rows",
+                         n);
+    c->logits = logits;
+    c->n_logits_cap = n;
+    return ROJ_OK;
+}
+
+/* Checks the whole batch before anything changes, so a rejected batch
+ * leaves the cache as it was. */
+static roj_status check_batch(roj_context *c, const roj_batch *b)
+{
+    const int32_t n_vocab = c->model->hp.n_vocab;
+    if (!b || b->n_tokens <= 0 || !b->tokens)
+        return roj_error(ROJ_ERR_INVALID_ARG, "empty batch");
+    if (b->n_tokens > c->n_batch)
+        return roj_error(ROJ_ERR_INVALID_ARG,
+                         "batch of %d tokens exceeds the context's batch "
+                         "size %d", b->n_tokens, c->n_batch);
+    int32_t *grow = calloc((size_t)c->n_seq, sizeof *grow);
+    if (!grow)
+        return roj_error(ROJ_ERR_NOMEM, "out of memory");
+    roj_status st = ROJ_OK;
+    for (int32_t i = 0; i < b->n_tokens && st == ROJ_OK; i++) {
+        int32_t seq = b->seq ? b->seq[i] : 0;
+        if (b->tokens[i] < 0 || b->tokens[i] >= n_vocab)
+            st = roj_error(ROJ_ERR_INVALID_ARG,
+                           "token id %d at batch index %d is outside the "
+                           "vocabulary (0 to %d)", b->tokens[i], i,
+                           n_vocab - 1);
+        else if (seq < 0 || seq >= c->n_seq)
+            st = roj_error(ROJ_ERR_INVALID_ARG,
+                           "sequence %d at batch index %d is outside 0 to "
+                           "%d", seq, i, c->n_seq - 1);
+        else {
+            c->tok_seq[i] = seq;
+            c->tok_pos[i] = c->seqs[seq].len + grow[seq]++;
+        }
+    }
+    for (int32_t s = 0; s < c->n_seq && st == ROJ_OK; s++)
+        if (c->seqs[s].len + grow[s] > c->n_ctx)
+            st = roj_error(ROJ_ERR_CONTEXT_FULL,
+                           "sequence %d would need %d positions (%d cached "
+                           "+ %d new) but the context holds %d; shorten the "
+                           "prompt or use a larger context size", s,
+                           c->seqs[s].len + grow[s], c->seqs[s].len, grow[s],
+                           c->n_ctx);
+    free(grow);
+    return st;
+}
+
+roj_status roj_decode(roj_context *c, const roj_batch *b)
+{
+    roj_status st = check_batch(c, b);
+    if (st != ROJ_OK)
+        return st;
+
+    int32_t n_out = 0;
+    for (int32_t i = 0; i < b->n_tokens; i++) {
+        int want = b->logits ? b->logits[i] : i == b->n_tokens - 1;
+        c->logit_index[i] = want ? n_out++ : -1;
+    }
+    if ((st = ensure_logits(c, n_out)) != ROJ_OK)
+        return st;
+    int32_t *rows = malloc((size_t)(n_out ? n_out : 1) * sizeof *rows);
+    if (!rows)
+        return roj_error(ROJ_ERR_NOMEM, "out of memory");
+    for (int32_t i = 0, j = 0; i < b->n_tokens; i++)
+        if (c->logit_index[i] >= 0)
+            rows[j++] = i;
+
+    st = model_forward(c, b->tokens, b->n_tokens, rows, n_out);
+    free(rows);
+    if (st != ROJ_OK) {
+        c->n_logits = 0;
+        return st;
+    }
+    for (int32_t i = 0; i < b->n_tokens; i++)
+        c->seqs[c->tok_seq[i]].len++;
+    c->n_logits = b->n_tokens;
+    c->last_logit = n_out > 0 ? n_out - 1 : -1;
+    return ROJ_OK;
+}
+
+const float *roj_get_logits(roj_context *c, int32_t i)
+{
+    int32_t row;
+    if (i == -1) {
+        row = c->last_logit;
+    } else {
+        if (i < 0 || i >= c->n_logits)
+            return NULL;
+        row = c->logit_index[i];
+    }
+    if (row < 0)
+        return NULL;
+    return c->logits + (size_t)row * c->model->hp.n_vocab;
+}
+
+int32_t roj_seq_len(const roj_context *c, int32_t seq)
+{
+    if (seq < 0 || seq >= c->n_seq)
+        return -1;
+    return c->seqs[seq].len;
+}
+
+roj_status roj_seq_truncate(roj_context *c, int32_t seq, int32_t len)
+{
+    if (seq < 0 || seq >= c->n_seq)
+        return roj_error(ROJ_ERR_INVALID_ARG, "sequence %d is outside 0 to "
+                         "%d", seq, c->n_seq - 1);
+    if (len < 0)
+        len = 0;
+    if (len < c->seqs[seq].len)
+        c->seqs[seq].len = len;
+    return ROJ_OK;
+}
+
+roj_status roj_seq_copy(roj_context *c, int32_t src, int32_t dst,
+                        int32_t len)
+{
+    const hparams *hp = &c->model->hp;
+    const size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
+    if (src < 0 || src >= c->n_seq || dst < 0 || dst >= c->n_seq)
+        return roj_error(ROJ_ERR_INVALID_ARG,
+                         "sequences %d and %d must be in 0 to %d", src, dst,
+                         c->n_seq - 1);
+    if (len < 0 || len > c->seqs[src].len)
+        len = c->seqs[src].len;
+    if (src == dst) {
+        c->seqs[dst].len = len;
+        return ROJ_OK;
+    }
+    for (int il = 0; il < hp->n_layer; il++) {
+        size_t base = (size_t)il * c->n_seq * c->n_ctx * kv_dim;
+        size_t from = base + (size_t)src * c->n_ctx * kv_dim;
+        size_t to = base + (size_t)dst * c->n_ctx * kv_dim;
+        size_t bytes = (size_t)len * kv_dim * sizeof(uint16_t);
+        memcpy(c->k_cache + to, c->k_cache + from, bytes);
+        memcpy(c->v_cache + to, c->v_cache + from, bytes);
+    }
+    c->seqs[dst].len = len;
+    return ROJ_OK;
+}

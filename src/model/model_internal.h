@@ -1,0 +1,122 @@
+/* Internal layout of roj_model and roj_context, shared by the loader, the
+ * forward pass and the context code. */
+#ifndef ROJ_MODEL_INTERNAL_H
+#define ROJ_MODEL_INTERNAL_H
+
+#include <stdint.h>
+
+#include "core/threadpool.h"
+#include "gguf/gguf.h"
+#include "quant/qtypes.h"
+#include "roj/context.h"
+#include "roj/model.h"
+
+enum model_arch { ARCH_LLAMA, ARCH_QWEN2 };
+
+/* How RoPE pairs the dimensions of a head: "normal" rotates (x[2i],
+ * x[2i+1]); "neox" rotates (x[i], x[i + rope_dim / 2]). */
+enum rope_kind { ROPE_NORMAL, ROPE_NEOX };
+
+/* A weight matrix of n_out rows of n_in elements, in the file's type. */
+typedef struct weight {
+    const void *data;
+    enum roj_type type;
+    int64_t n_in;
+    int64_t n_out;
+} weight;
+
+typedef struct layer {
+    float *attn_norm; /* (n_embd) */
+    weight wq;        /* (n_head * head_dim, n_embd) */
+    weight wk;        /* (n_head_kv * head_dim, n_embd) */
+    weight wv;        /* (n_head_kv * head_dim, n_embd) */
+    weight wo;        /* (n_embd, n_head * head_dim) */
+    float *bq;        /* (n_head * head_dim) or NULL */
+    float *bk;        /* (n_head_kv * head_dim) or NULL */
+    float *bv;        /* (n_head_kv * head_dim) or NULL */
+    float *ffn_norm;  /* (n_embd) */
+    weight w_gate;    /* (n_ff, n_embd) */
+    weight w_up;      /* (n_ff, n_embd) */
+    weight w_down;    /* (n_embd, n_ff) */
+} layer;
+
+typedef struct hparams {
+    int32_t n_vocab;
+    int32_t n_embd;
+    int32_t n_layer;
+    int32_t n_head;
+    int32_t n_head_kv;
+    int32_t head_dim;
+    int32_t n_ff;
+    int32_t n_ctx_train;
+    int32_t rope_dim;      /* dimensions of a head that RoPE rotates */
+    float rope_base;       /* frequency base (theta) */
+    float rope_freq_scale; /* 1 / linear scaling factor */
+    float rms_eps;
+    enum rope_kind rope_kind;
+} hparams;
+
+struct roj_model {
+    gguf_file *file;
+    roj_vocab *vocab;
+    enum model_arch arch;
+    char *arch_name;
+    char *name;
+    hparams hp;
+    weight token_embd; /* (n_vocab, n_embd) */
+    weight output;     /* (n_vocab, n_embd); token_embd when tied */
+    float *output_norm;
+    float *rope_freqs; /* (rope_dim / 2) divisors, or NULL */
+    layer *layers;
+    uint64_t n_params;
+    uint64_t n_bytes;
+};
+
+/* Per-sequence KV cache: positions [0, len) are filled. */
+typedef struct kv_seq {
+    int32_t len;
+} kv_seq;
+
+struct roj_context {
+    roj_model *model;
+    int32_t n_ctx;
+    int32_t n_seq;
+    int32_t n_batch;
+    roj_pool *pool;
+    kv_seq *seqs;
+    /* K and V in F16: (n_layer, n_seq, n_ctx, kv_dim) each. */
+    uint16_t *k_cache;
+    uint16_t *v_cache;
+
+    /* Scratch for one batch of up to n_batch tokens. */
+    float *x;      /* (n_batch, n_embd) residual stream */
+    float *xn;     /* (n_batch, max(n_embd, n_ff)) normed input */
+    float *q;      /* (n_batch, n_head * head_dim) */
+    float *k;      /* (n_batch, kv_dim) */
+    float *v;      /* (n_batch, kv_dim) */
+    float *attn;   /* (n_batch, n_head * head_dim) */
+    float *gate;   /* (n_batch, n_ff) */
+    float *up;     /* (n_batch, n_ff) */
+    void *act[3];  /* 3 x (n_batch, act row bytes) converted activations */
+    size_t act_bytes;
+    float *scores;   /* (n_threads, n_ctx) attention scores */
+    float *rope_cos; /* (n_batch, rope_dim / 2) */
+    float *rope_sin; /* (n_batch, rope_dim / 2) */
+    uint16_t *q16;   /* (n_threads, head_dim) query in F16 */
+    int32_t *tok_pos; /* (n_batch) position of each batch token */
+    int32_t *tok_seq; /* (n_batch) */
+
+    float *logits;       /* (n_logits_cap, n_vocab) */
+    int32_t n_logits_cap;
+    int32_t *logit_index; /* (n_batch) row in logits, or -1 */
+    int32_t n_logits;
+    int32_t last_logit;
+};
+
+/* Runs the batch through the network; ctx->tok_pos and tok_seq are set
+ * and the cache has room. Fills ctx->logits for the requested tokens. */
+roj_status model_forward(roj_context *ctx, const roj_token *tokens,
+                         int32_t n_tokens, const int32_t *out_rows,
+                         int32_t n_out);
+
+#endif

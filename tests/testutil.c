@@ -1,0 +1,116 @@
+#include "testutil.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char shared_dir[4096];
+static char tmpdir_path[4096];
+
+const char *test_shared_dir(void)
+{
+    struct stat st;
+    const char *env = getenv("ROJ_SHARED_DIR");
+
+    snprintf(shared_dir, sizeof shared_dir, "%s",
+             env && *env ? env : ROJ_SHARED_DIR_DEFAULT);
+    if (stat(shared_dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return NULL;
+    return shared_dir;
+}
+
+const char *test_shared_path(const char *relative)
+{
+    static char path[8192];
+    struct stat st;
+    const char *dir = test_shared_dir();
+
+    if (!dir) {
+        printf("SKIPPED: shared folder not found at %s "
+               "(set ROJ_SHARED_DIR)\n", shared_dir);
+        fflush(stdout);
+        exit(TEST_SKIP_EXIT);
+    }
+    snprintf(path, sizeof path, "%s/%s", dir, relative);
+    if (stat(path, &st) != 0) {
+        printf("SKIPPED: %s not found\n", path);
+        fflush(stdout);
+        exit(TEST_SKIP_EXIT);
+    }
+    return path;
+}
+
+static void remove_tmpdir(void)
+{
+    char command[8300];
+    if (!tmpdir_path[0])
+        return;
+    snprintf(command, sizeof command, "rm -rf '%s'", tmpdir_path);
+    if (system(command) != 0)
+        fprintf(stderr, "warning: could not remove %s\n", tmpdir_path);
+}
+
+const char *test_tmpdir(void)
+{
+    if (tmpdir_path[0])
+        return tmpdir_path;
+    const char *base = getenv("TMPDIR");
+    snprintf(tmpdir_path, sizeof tmpdir_path, "%s/roj-test-XXXXXX",
+             base && *base ? base : "/tmp");
+    if (!mkdtemp(tmpdir_path)) {
+        fprintf(stderr, "mkdtemp %s: %s\n", tmpdir_path, strerror(errno));
+        abort();
+    }
+    atexit(remove_tmpdir);
+    return tmpdir_path;
+}
+
+char *test_read_file(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fail_msg("cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    assert_non_null(buf);
+    if (fread(buf, 1, (size_t)n, f) != (size_t)n)
+        fail_msg("short read on %s", path);
+    fclose(f);
+    buf[n] = '\0';
+    if (size)
+        *size = (size_t)n;
+    return buf;
+}
+
+void test_write_file(const char *path, const void *data, size_t size)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        fail_msg("cannot create %s: %s", path, strerror(errno));
+        return;
+    }
+    if (size && fwrite(data, 1, size, f) != size)
+        fail_msg("short write on %s", path);
+    fclose(f);
+}
+
+uint64_t test_rand_u64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+float test_rand_float(uint64_t *state, float lo, float hi)
+{
+    double u = (double)(test_rand_u64(state) >> 11) / 9007199254740992.0;
+    return lo + (float)(u * (double)(hi - lo));
+}

@@ -1,0 +1,40 @@
+/* Helpers shared by the test programs. */
+#ifndef ROJ_TESTS_TESTUTIL_H
+#define ROJ_TESTS_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+/* Exit status that CTest reports as "skipped". */
+#define TEST_SKIP_EXIT 77
+
+/* Returns the shared folder (fixtures and data): $ROJ_SHARED_DIR, else
+ * ../shared next to the source tree. NULL when it does not exist. */
+const char *test_shared_dir(void);
+
+/* Builds "<shared>/<relative>" into a static buffer; exits with
+ * TEST_SKIP_EXIT and a visible SKIPPED line when the shared folder or the
+ * file is missing. */
+const char *test_shared_path(const char *relative);
+
+/* Creates a fresh temporary folder for this test process and returns it;
+ * it is removed at exit. */
+const char *test_tmpdir(void);
+
+/* Reads a whole file into a new buffer (NUL-terminated, *size excludes the
+ * NUL). Fails the test when the file cannot be read. */
+char *test_read_file(const char *path, size_t *size);
+
+/* Writes size bytes to path; fails the test on error. */
+void test_write_file(const char *path, const void *data, size_t size);
+
+/* Deterministic random numbers for tests (splitmix64). */
+uint64_t test_rand_u64(uint64_t *state);
+/* Uniform float in [lo, hi). */
+float test_rand_float(uint64_t *state, float lo, float hi);
+
+#endif
