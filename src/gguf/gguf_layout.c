@@ -169,7 +169,7 @@ done:
 
 roj_status gguf_check_layout(gguf_file *f, uint64_t header_end)
 {
-    int64_t first, second;
+    int64_t first = 0, second = 0;
     roj_status st;
 
     st = index_build(&f->kv_index, f->n_kv, kv_name, f, &first, &second);

@@ -194,7 +194,7 @@ static roj_status skip_strings(struct cursor *c, uint64_t n,
 {
     uint64_t first = c->pos;
     for (uint64_t i = 0; i < n; i++) {
-        uint64_t start, len;
+        uint64_t start = 0, len = 0;
         if (offsets)
             offsets[i] = c->pos - first;
         roj_status st = cursor_string(c, &start, &len);
@@ -260,7 +260,7 @@ static roj_status parse_array(struct cursor *c, int depth, struct gguf_kv *kv)
 static roj_status parse_value(struct cursor *c, struct arena *a,
                               struct gguf_kv *kv)
 {
-    uint64_t start, len;
+    uint64_t start = 0, len = 0;
     roj_status st;
 
     kv->raw = c->base + c->pos;
@@ -286,7 +286,7 @@ static roj_status parse_value(struct cursor *c, struct arena *a,
 static roj_status parse_key(struct cursor *c, struct arena *a,
                             struct gguf_kv *kv)
 {
-    uint64_t start, len;
+    uint64_t start = 0, len = 0;
     roj_status st = cursor_string(c, &start, &len);
     if (st != ROJ_OK)
         return roj_error_wrap(st, "key");
@@ -361,7 +361,7 @@ static roj_status parse_tensor_info(struct cursor *c, struct arena *a,
                                     struct gguf_tensor_entry *e)
 {
     gguf_tensor *t = &e->t;
-    uint64_t start, len;
+    uint64_t start = 0, len = 0;
     roj_status st = cursor_string(c, &start, &len);
     if (st != ROJ_OK)
         return roj_error_wrap(st, "name");
