@@ -74,8 +74,8 @@ static roj_status cursor_u64(struct cursor *c, uint64_t *out)
     return ROJ_OK;
 }
 
-/* Reads a string's length field and skips its bytes; *start is the offset
- * of the first byte. */
+/* Reads a string's length field and skips its bytes. *start receives the
+ * offset of the first byte. */
 static roj_status cursor_string(struct cursor *c, uint64_t *start,
                                 uint64_t *len)
 {
@@ -345,8 +345,11 @@ static roj_status check_tensor_shape(gguf_tensor *t)
         return roj_error(ROJ_ERR_FORMAT, "ne[0] = %lld is not a multiple of "
                          "the block size %d of type %s",
                          (long long)t->ne[0], info->block_size, info->name);
-    row_bytes = (uint64_t)t->ne[0] / (uint64_t)info->block_size *
-                info->type_size;
+    if (__builtin_mul_overflow((uint64_t)t->ne[0] /
+                                   (uint64_t)info->block_size,
+                               (uint64_t)info->type_size, &row_bytes))
+        return roj_error(ROJ_ERR_FORMAT, "byte size of a row overflows "
+                         "(ne[0] = %lld)", (long long)t->ne[0]);
     if (__builtin_mul_overflow(row_bytes, n_rows, &n_bytes))
         return roj_error(ROJ_ERR_FORMAT, "byte size overflows (%llu bytes "
                          "per row, %llu rows)", (ull)row_bytes, (ull)n_rows);
