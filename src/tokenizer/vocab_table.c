@@ -1,0 +1,133 @@
+/*
+ * Hash tables of a vocab: token text -> id, and BPE merge pair -> rank.
+ * Both use open addressing with linear probing and are filled only while
+ * the vocab is loaded.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "tokenizer/tok_internal.h"
+
+/* FNV-1a over the bytes, 32 bits. Token texts are short (mostly under 16
+ * bytes), so a byte loop costs little. */
+uint32_t vocab_hash(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint32_t h = 2166136261u;
+
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static uint32_t table_capacity(size_t n)
+{
+    uint32_t cap = 16;
+
+    while (cap < 2 * n)
+        cap *= 2;
+    return cap;
+}
+
+roj_status vocab_index_texts(roj_vocab *v, const char *name)
+{
+    uint32_t cap = table_capacity((size_t)v->n_tokens);
+    uint32_t mask = cap - 1;
+
+    v->text_slots = malloc((size_t)cap * sizeof *v->text_slots);
+    if (!v->text_slots)
+        return roj_error(ROJ_ERR_NOMEM, "%s: out of memory for the token "
+                         "table (%u slots)", name, cap);
+    for (uint32_t i = 0; i < cap; i++)
+        v->text_slots[i].id = ROJ_TOKEN_NULL;
+    v->text_cap = cap;
+
+    for (roj_token id = 0; id < v->n_tokens; id++) {
+        const vocab_token *t = &v->tokens[id];
+        const char *s = v->text + t->offset;
+        uint32_t h = vocab_hash(s, t->len);
+        uint32_t i = h & mask;
+
+        while (v->text_slots[i].id >= 0) {
+            const vocab_text_slot *slot = &v->text_slots[i];
+            const vocab_token *other = &v->tokens[slot->id];
+            if (slot->hash == h && other->len == t->len &&
+                memcmp(v->text + other->offset, s, t->len) == 0)
+                return roj_error(ROJ_ERR_FORMAT,
+                                 "%s: tokenizer.ggml.tokens has the text "
+                                 "'%s' twice, at ids %d and %d; every token "
+                                 "text must be unique", name, s, slot->id,
+                                 id);
+            i = (i + 1) & mask;
+        }
+        v->text_slots[i].hash = h;
+        v->text_slots[i].id = id;
+    }
+    return ROJ_OK;
+}
+
+roj_token vocab_lookup(const roj_vocab *v, const char *s, size_t len)
+{
+    uint32_t mask = v->text_cap - 1;
+    uint32_t h = vocab_hash(s, len);
+
+    for (uint32_t i = h & mask;; i = (i + 1) & mask) {
+        const vocab_text_slot *slot = &v->text_slots[i];
+        if (slot->id < 0)
+            return ROJ_TOKEN_NULL;
+        if (slot->hash != h)
+            continue;
+        const vocab_token *t = &v->tokens[slot->id];
+        if (t->len == len && memcmp(v->text + t->offset, s, len) == 0)
+            return slot->id;
+    }
+}
+
+static uint32_t merge_slot_index(uint64_t key, uint32_t mask)
+{
+    /* Fibonacci hashing: the high bits of the product are well mixed. */
+    return (uint32_t)((key * 0x9E3779B97F4A7C15ull) >> 32) & mask;
+}
+
+void vocab_merge_insert(roj_vocab *v, roj_token left, roj_token right,
+                        int32_t rank, roj_token merged)
+{
+    uint64_t key = ((uint64_t)(uint32_t)left << 32) | (uint32_t)right;
+    uint32_t mask = v->merge_cap - 1;
+
+    for (uint32_t i = merge_slot_index(key, mask);; i = (i + 1) & mask) {
+        vocab_merge_slot *slot = &v->merge_slots[i];
+        if (slot->key == key)
+            return;
+        if (slot->key == VOCAB_MERGE_EMPTY) {
+            slot->key = key;
+            slot->rank = rank;
+            slot->merged = merged;
+            v->n_merges++;
+            return;
+        }
+    }
+}
+
+bool vocab_merge_find(const roj_vocab *v, roj_token left, roj_token right,
+                      int32_t *rank, roj_token *merged)
+{
+    uint64_t key = ((uint64_t)(uint32_t)left << 32) | (uint32_t)right;
+    uint32_t mask = v->merge_cap - 1;
+
+    if (v->merge_cap == 0)
+        return false;
+    for (uint32_t i = merge_slot_index(key, mask);; i = (i + 1) & mask) {
+        const vocab_merge_slot *slot = &v->merge_slots[i];
+        if (slot->key == key) {
+            *rank = slot->rank;
+            *merged = slot->merged;
+            return true;
+        }
+        if (slot->key == VOCAB_MERGE_EMPTY)
+            return false;
+    }
+}
