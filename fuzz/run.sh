@@ -25,7 +25,8 @@ seeds=$build/seeds
 mkdir -p "$seeds"
 fixtures=()
 if [[ -d $shared/fixtures ]]; then
-    fixtures=("$shared"/fixtures/logits/*.gguf "$shared"/fixtures/tokenizer/*.gguf)
+    fixtures=("$shared"/fixtures/logits/*.gguf
+              "$shared"/fixtures/tokenizer/*.gguf)
 else
     echo "fuzz/run.sh: $shared/fixtures not found; only the synthetic seed" >&2
 fi

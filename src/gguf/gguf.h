@@ -45,6 +45,10 @@ enum gguf_type {
 /* Returns "uint32", "string", "array" and so on; "unknown" otherwise. */
 const char *gguf_type_name(uint32_t type);
 
+/* Returns the encoded size in bytes of one value of a fixed-size type, or 0
+ * for strings, arrays and unknown ids. */
+uint64_t gguf_type_size(uint32_t type);
+
 typedef struct gguf_file gguf_file;
 
 /* A tensor described by the file. data points into the mapping. */
@@ -88,7 +92,8 @@ uint64_t gguf_kv_array_len(const gguf_file *file, int64_t index);
  * Typed getters by key. Each returns ROJ_ERR_NOT_FOUND when the key is
  * missing and ROJ_ERR_FORMAT when it has another type (the message names
  * the key and both types). Integer getters accept any integer type whose
- * value fits; float getters accept float32 and float64.
+ * value fits, and return ROJ_ERR_RANGE for a value that does not fit; float
+ * getters accept float32 and float64. Bool is not an integer type here.
  */
 roj_status gguf_get_u32(const gguf_file *file, const char *key, uint32_t *out);
 roj_status gguf_get_i32(const gguf_file *file, const char *key, int32_t *out);
@@ -113,7 +118,12 @@ roj_status gguf_get_arr_str(const gguf_file *file, const char *key,
                             uint64_t i, const char **ptr, uint64_t *len);
 /* Copies a numeric array into a new buffer converted to the requested
  * element type, checking that the stored element type converts without loss
- * (float32 stays float; integers must fit). The caller frees *out. */
+ * (float32 stays float; integers must fit). The caller frees *out, which is
+ * not NULL on success even for an empty array. The f32 getter accepts
+ * float32 and float64 arrays (ROJ_ERR_RANGE when a float64 element is not
+ * exact in float32); the i32 getter accepts every integer element type
+ * (ROJ_ERR_RANGE when an element does not fit). Other element types give
+ * ROJ_ERR_FORMAT naming the key and both types. */
 roj_status gguf_get_arr_f32(const gguf_file *file, const char *key,
                             float **out, uint64_t *n);
 roj_status gguf_get_arr_i32(const gguf_file *file, const char *key,

@@ -60,10 +60,6 @@ struct gguf_file {
     struct gguf_index tensor_index;
 };
 
-/* Byte size of one scalar of a fixed-size type; 0 for strings, arrays and
- * unknown ids. */
-uint64_t gguf_type_size(uint32_t type);
-
 /* Hash table lookup; returns the index or -1. names(ctx, i) gives the name
  * of entry i. */
 int64_t gguf_index_find(const struct gguf_index *index, const char *name,
