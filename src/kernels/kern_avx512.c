@@ -1,8 +1,223 @@
-/* AVX-512 kernels (placeholder while the real ones are written). */
+/*
+ * AVX-512 kernels for float weights (F32, F16 widened to F32 on the fly,
+ * BF16 with vdpbf16ps) and the attention vector helpers. The quantized
+ * products live in quant32_avx512.c and kquant_avx512.c.
+ *
+ * Matrix tiles are 4 rows x 4 tokens (16 zmm accumulators) for prompts and
+ * 4 rows x 1 token for decoding. Row tails shorter than a vector use masked
+ * loads, which do not fault on the masked-off bytes.
+ */
+#include <immintrin.h>
+
 #include "kernels/kern_impl.h"
+
+#define INLINE static inline __attribute__((always_inline))
+
+void kern_avx512_fill_q32(kern_ops *ops);
+void kern_avx512_fill_kq(kern_ops *ops);
+
+enum fkind { F_F32, F_F16, F_BF16 };
+
+/* Loads 16 weights starting at element i (F32 or F16) as floats. */
+INLINE __m512 fw_load(int kind, const uint8_t *row, int64_t i, __mmask16 k)
+{
+    if (kind == F_F16) {
+        __m256i h = _mm256_maskz_loadu_epi16(k, (const uint16_t *)row + i);
+        return _mm512_cvtph_ps(h);
+    }
+    return _mm512_maskz_loadu_ps(k, (const float *)row + i);
+}
+
+/* F32 / F16 weights with F32 activations, nr x nt tile. */
+INLINE void ftile(int kind, int nr, int nt, const kern_mm_args *p, int64_t r0,
+                  int64_t t0)
+{
+    const uint8_t *wr[4];
+    const float *ar[4];
+    __m512 acc[4][4];
+    const int64_t n = p->n_in;
+
+    for (int r = 0; r < nr; r++) {
+        wr[r] = p->w + (size_t)(r0 + r) * p->w_row_bytes;
+        for (int t = 0; t < nt; t++)
+            acc[r][t] = _mm512_setzero_ps();
+    }
+    for (int t = 0; t < nt; t++)
+        ar[t] = (const float *)(p->act + (size_t)(t0 + t) * p->act_row_bytes);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 w[4];
+        for (int r = 0; r < nr; r++)
+            w[r] = fw_load(kind, wr[r], i, k);
+        for (int t = 0; t < nt; t++) {
+            __m512 a = _mm512_maskz_loadu_ps(k, ar[t] + i);
+            for (int r = 0; r < nr; r++)
+                acc[r][t] = _mm512_fmadd_ps(w[r], a, acc[r][t]);
+        }
+    }
+    for (int t = 0; t < nt; t++)
+        for (int r = 0; r < nr; r++)
+            p->y[(t0 + t) * p->y_stride + r0 + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+/* BF16 weights with BF16 activations: vdpbf16ps takes 32 pairs. */
+INLINE void bftile(int nr, int nt, const kern_mm_args *p, int64_t r0, int64_t t0)
+{
+    const uint16_t *wr[4], *ar[4];
+    __m512 acc[4][4];
+    const int64_t n = p->n_in;
+
+    for (int r = 0; r < nr; r++) {
+        wr[r] = (const uint16_t *)(p->w + (size_t)(r0 + r) * p->w_row_bytes);
+        for (int t = 0; t < nt; t++)
+            acc[r][t] = _mm512_setzero_ps();
+    }
+    for (int t = 0; t < nt; t++)
+        ar[t] = (const uint16_t *)(p->act + (size_t)(t0 + t) * p->act_row_bytes);
+    for (int64_t i = 0; i < n; i += 32) {
+        __mmask32 k = n - i >= 32 ? 0xFFFFFFFFu : (__mmask32)((1u << (n - i)) - 1);
+        __m512bh w[4];
+        for (int r = 0; r < nr; r++)
+            w[r] = (__m512bh)_mm512_maskz_loadu_epi16(k, wr[r] + i);
+        for (int t = 0; t < nt; t++) {
+            __m512bh a = (__m512bh)_mm512_maskz_loadu_epi16(k, ar[t] + i);
+            for (int r = 0; r < nr; r++)
+                acc[r][t] = _mm512_dpbf16_ps(acc[r][t], w[r], a);
+        }
+    }
+    for (int t = 0; t < nt; t++)
+        for (int r = 0; r < nr; r++)
+            p->y[(t0 + t) * p->y_stride + r0 + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+/* Dispatches the tiles of one kind over the row range and token blocks:
+ * rows outer so a 4-row strip stays in L1 while the tokens pass over it. */
+INLINE void ftile_any(int kind, int nr, int nt, const kern_mm_args *p, int64_t r,
+                      int64_t t)
+{
+    if (kind == F_BF16)
+        bftile(nr, nt, p, r, t);
+    else
+        ftile(kind, nr, nt, p, r, t);
+}
+
+INLINE void fmatmul(int kind, const kern_mm_args *p)
+{
+    const int64_t rows_full = p->row_begin + (p->row_end - p->row_begin) / 4 * 4;
+    const int64_t tok_block = kern_token_block(p->act_row_bytes, 4);
+
+    for (int64_t tb = 0; tb < p->n_tok; tb += tok_block) {
+        int64_t te = tb + tok_block < p->n_tok ? tb + tok_block : p->n_tok;
+        int64_t te_full = tb + (te - tb) / 4 * 4;
+        for (int64_t r = p->row_begin; r < rows_full; r += 4) {
+            int64_t t = tb;
+            for (; t < te_full; t += 4)
+                ftile_any(kind, 4, 4, p, r, t);
+            for (; t < te; t++)
+                ftile_any(kind, 4, 1, p, r, t);
+        }
+        for (int64_t r = rows_full; r < p->row_end; r++) {
+            int64_t t = tb;
+            for (; t < te_full; t += 4)
+                ftile_any(kind, 1, 4, p, r, t);
+            for (; t < te; t++)
+                ftile_any(kind, 1, 1, p, r, t);
+        }
+    }
+}
+
+static void mm_f32(const kern_mm_args *p) { fmatmul(F_F32, p); }
+static void mm_f16(const kern_mm_args *p) { fmatmul(F_F16, p); }
+static void mm_bf16(const kern_mm_args *p) { fmatmul(F_BF16, p); }
+
+/* ---- attention helpers ---- */
+
+INLINE __mmask16 tail_mask(int64_t left)
+{
+    return left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1);
+}
+
+static float v_dot_f32(const float *a, const float *b, int64_t n)
+{
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16),
+                             _mm512_loadu_ps(b + i + 16), s1);
+    }
+    for (; i < n; i += 16) {
+        __mmask16 k = tail_mask(n - i);
+        s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, a + i),
+                             _mm512_maskz_loadu_ps(k, b + i), s0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+static void v_axpy_f32(float *y, float a, const float *x, int64_t n)
+{
+    __m512 va = _mm512_set1_ps(a);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 k = tail_mask(n - i);
+        __m512 v = _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(k, x + i),
+                                   _mm512_maskz_loadu_ps(k, y + i));
+        _mm512_mask_storeu_ps(y + i, k, v);
+    }
+}
+
+INLINE __m512 h16_load(const uint16_t *p, __mmask16 k)
+{
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, p));
+}
+
+static float v_dot_f16(const uint16_t *a, const uint16_t *b, int64_t n)
+{
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm512_fmadd_ps(h16_load(a + i, 0xFFFF), h16_load(b + i, 0xFFFF), s0);
+        s1 = _mm512_fmadd_ps(h16_load(a + i + 16, 0xFFFF),
+                             h16_load(b + i + 16, 0xFFFF), s1);
+    }
+    for (; i < n; i += 16) {
+        __mmask16 k = tail_mask(n - i);
+        s0 = _mm512_fmadd_ps(h16_load(a + i, k), h16_load(b + i, k), s0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+static void v_axpy_f16(float *y, float a, const uint16_t *x, int64_t n)
+{
+    __m512 va = _mm512_set1_ps(a);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 k = tail_mask(n - i);
+        __m512 v = _mm512_fmadd_ps(va, h16_load(x + i, k),
+                                   _mm512_maskz_loadu_ps(k, y + i));
+        _mm512_mask_storeu_ps(y + i, k, v);
+    }
+}
+
+static void v_f32_to_f16(const float *x, uint16_t *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 k = tail_mask(n - i);
+        __m256i h = _mm512_cvtps_ph(_mm512_maskz_loadu_ps(k, x + i),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm256_mask_storeu_epi16(y + i, k, h);
+    }
+}
 
 void kern_avx512_fill(kern_ops *ops, const kern_cpu *cpu)
 {
-    (void)ops;
-    (void)cpu;
+    ops->matmul[ROJ_TYPE_F32] = mm_f32;
+    ops->matmul[ROJ_TYPE_F16] = mm_f16;
+    if (cpu->avx512_bf16)
+        ops->matmul[ROJ_TYPE_BF16] = mm_bf16;
+    kern_avx512_fill_q32(ops);
+    kern_avx512_fill_kq(ops);
+    ops->dot_f16 = v_dot_f16;
+    ops->axpy_f16 = v_axpy_f16;
+    ops->dot_f32 = v_dot_f32;
+    ops->axpy_f32 = v_axpy_f32;
+    ops->f32_to_f16 = v_f32_to_f16;
 }

@@ -1,0 +1,281 @@
+/*
+ * AVX-512 VNNI matrix products for the 32-element block types Q4_0, Q4_1,
+ * Q5_0, Q5_1 and Q8_0 against Q8_0 / Q8_1 activations.
+ *
+ * One zmm register holds two blocks. Weights are decoded to unsigned bytes
+ * u = q + offset (Q4_0: q + 8, Q5_0: q + 16, Q8_0: q + 128; the _1 types
+ * are unsigned already), so vpdpbusd (unsigned x signed) computes the block
+ * sums directly. The offset is removed by starting the accumulator at
+ * -offset * sum(a), computed once per activation block and shared by all
+ * rows of a tile. Each 8-lane half is then scaled by d_w * d_a, so no
+ * horizontal sum is needed until the end of the row.
+ *
+ * Tiles are 4 rows x 4 tokens for prompts (each decoded weight block is
+ * used 4 times) and 4 rows x 1 token for decoding, which streams the
+ * weights once.
+ */
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/kern_impl.h"
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* Software prefetch distance for the one-token product, in bytes ahead of
+ * each row pointer. The rows of a tile are adjacent in memory, so four
+ * pointers prefetching 4 KiB ahead keep enough misses in flight to stream
+ * the weights; without it the cold-weight GEMV ran at about half the
+ * bandwidth (measured with bench_kernels --cold). */
+#define PREFETCH_BYTES 4096
+
+enum q32_kind { Q32_Q4_0, Q32_Q4_1, Q32_Q5_0, Q32_Q5_1, Q32_Q8_0 };
+
+/* Bytes of one weight block. */
+INLINE int q32_block_bytes(int kind)
+{
+    switch (kind) {
+    case Q32_Q4_0: return sizeof(block_q4_0);
+    case Q32_Q4_1: return sizeof(block_q4_1);
+    case Q32_Q5_0: return sizeof(block_q5_0);
+    case Q32_Q5_1: return sizeof(block_q5_1);
+    default: return sizeof(block_q8_0);
+    }
+}
+
+INLINE int q32_has_min(int kind)
+{
+    return kind == Q32_Q4_1 || kind == Q32_Q5_1;
+}
+
+INLINE int q32_offset(int kind)
+{
+    switch (kind) {
+    case Q32_Q4_0: return 8;
+    case Q32_Q5_0: return 16;
+    case Q32_Q8_0: return 128;
+    default: return 0;
+    }
+}
+
+/* Two half floats at 16-bit word w0 and w1 of p, each broadcast to an 8-lane
+ * half: [h(w0) x 8, h(w1) x 8]. 64 bytes from p must be readable when w1 is
+ * 16 or more, 32 bytes otherwise. */
+INLINE __m512 halves_pair(const uint8_t *p, int w0, int w1)
+{
+    __m512i idx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                   0, 0, w1, w1, w1, w1, w1, w1, w1, w1, w0,
+                                   w0, w0, w0, w0, w0, w0, w0);
+    __m256i h;
+    if (w1 >= 16) {
+        __m512i v = _mm512_loadu_si512(p);
+        h = _mm512_castsi512_si256(_mm512_permutexvar_epi16(idx, v));
+    } else {
+        __m256i v = _mm256_loadu_si256((const __m256i *)p);
+        h = _mm256_permutexvar_epi16(_mm512_castsi512_si256(idx), v);
+    }
+    return _mm512_cvtph_ps(h);
+}
+
+typedef struct {
+    __m512i u;  /* 64 unsigned values: block b then block b + 1 */
+    __m512 d;   /* weight scales, one per 8-lane half */
+    __m512 m;   /* weight mins (_1 types) */
+} q32_wpair;
+
+/* Unpacks 16 bytes of nibbles from each of two blocks into 64 bytes in
+ * element order: [lo(b0), hi(b0), lo(b1), hi(b1)]. */
+INLINE __m512i nibbles_pair(const uint8_t *q0, const uint8_t *q1)
+{
+    __m256i q = _mm256_loadu2_m128i((const __m128i *)q1, (const __m128i *)q0);
+    __m512i z = _mm512_permutexvar_epi64(_mm512_set_epi64(3, 2, 3, 2, 1, 0, 1, 0),
+                                         _mm512_castsi256_si512(q));
+    __m512i shifts = _mm512_set_epi64(0x0004000400040004LL, 0x0004000400040004LL, 0,
+                                      0, 0x0004000400040004LL, 0x0004000400040004LL,
+                                      0, 0);
+    return _mm512_and_si512(_mm512_srlv_epi16(z, shifts), _mm512_set1_epi8(0x0F));
+}
+
+/* Adds 16 to each byte whose bit is set in the two 32-bit qh words. */
+INLINE __m512i add_fifth_bits(__m512i u, const uint8_t *h0, const uint8_t *h1)
+{
+    uint32_t a, b;
+    memcpy(&a, h0, 4);
+    memcpy(&b, h1, 4);
+    __mmask64 k = _cvtu64_mask64((uint64_t)a | ((uint64_t)b << 32));
+    return _mm512_or_si512(u, _mm512_maskz_mov_epi8(k, _mm512_set1_epi8(0x10)));
+}
+
+/* Decodes weight blocks b and b + 1 starting at blk. */
+INLINE q32_wpair q32_decode(int kind, const uint8_t *blk)
+{
+    const int bs = q32_block_bytes(kind);
+    q32_wpair w;
+    w.m = _mm512_setzero_ps();
+    switch (kind) {
+    case Q32_Q4_0:
+        w.u = nibbles_pair(blk + 2, blk + bs + 2);
+        w.d = halves_pair(blk, 0, bs / 2);
+        break;
+    case Q32_Q4_1:
+        w.u = nibbles_pair(blk + 4, blk + bs + 4);
+        w.d = halves_pair(blk, 0, bs / 2);
+        w.m = halves_pair(blk, 1, bs / 2 + 1);
+        break;
+    case Q32_Q5_0:
+        w.u = add_fifth_bits(nibbles_pair(blk + 6, blk + bs + 6), blk + 2,
+                             blk + bs + 2);
+        w.d = halves_pair(blk, 0, bs / 2);
+        break;
+    case Q32_Q5_1:
+        w.u = add_fifth_bits(nibbles_pair(blk + 8, blk + bs + 8), blk + 4,
+                             blk + bs + 4);
+        w.d = halves_pair(blk, 0, bs / 2);
+        w.m = halves_pair(blk, 1, bs / 2 + 1);
+        break;
+    default: {
+        __m256i q0 = _mm256_loadu_si256((const __m256i *)(blk + 2));
+        __m256i q1 = _mm256_loadu_si256((const __m256i *)(blk + bs + 2));
+        __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1);
+        w.u = _mm512_xor_si512(q, _mm512_set1_epi8((char)0x80));
+        w.d = halves_pair(blk, 0, bs / 2);
+        break;
+    }
+    }
+    return w;
+}
+
+typedef struct {
+    __m512i a;     /* 64 signed activation values */
+    __m512i corr;  /* -offset * sum(a) spread over the lanes of each half */
+    __m512 d;      /* activation scales per half */
+    __m512 s;      /* Q8_1 s / 8 per half, so 8 lanes sum to d * sum(q) */
+} q32_apair;
+
+/* Loads activation blocks b and b + 1 (Q8_0 for the _0 types, else Q8_1). */
+INLINE q32_apair q32_act(int kind, const uint8_t *blk)
+{
+    const int q81 = q32_has_min(kind);
+    const int bs = q81 ? sizeof(block_q8_1) : sizeof(block_q8_0);
+    const int qoff = q81 ? 4 : 2;
+    q32_apair a;
+    __m256i q0 = _mm256_loadu_si256((const __m256i *)(blk + qoff));
+    __m256i q1 = _mm256_loadu_si256((const __m256i *)(blk + bs + qoff));
+    a.a = _mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1);
+    a.d = halves_pair(blk, 0, bs / 2);
+    a.s = _mm512_setzero_ps();
+    a.corr = _mm512_setzero_si512();
+    if (q81) {
+        a.s = _mm512_mul_ps(halves_pair(blk, 1, bs / 2 + 1), _mm512_set1_ps(0.125f));
+    } else {
+        __m512i off = _mm512_set1_epi8((char)q32_offset(kind));
+        __m512i sum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), off, a.a);
+        a.corr = _mm512_sub_epi32(_mm512_setzero_si512(), sum);
+    }
+    return a;
+}
+
+INLINE __m512 q32_step(int kind, __m512 acc, const q32_wpair *w, const q32_apair *a)
+{
+    __m512i s = _mm512_dpbusd_epi32(a->corr, w->u, a->a);
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(w->d, a->d), acc);
+    if (q32_has_min(kind))
+        acc = _mm512_fmadd_ps(w->m, a->s, acc);
+    return acc;
+}
+
+/* Computes an nr x nt tile: rows r0.., tokens t0... */
+INLINE void q32_tile(int kind, int nr, int nt, const kern_mm_args *p, int64_t r0,
+                     int64_t t0)
+{
+    const int bs = q32_block_bytes(kind);
+    const int abs_ = q32_has_min(kind) ? sizeof(block_q8_1) : sizeof(block_q8_0);
+    const int64_t nb = p->n_in / 32;
+    const uint8_t *wr[4], *ar[4];
+    __m512 acc[4][4];
+
+    for (int r = 0; r < nr; r++) {
+        wr[r] = p->w + (size_t)(r0 + r) * p->w_row_bytes;
+        for (int t = 0; t < nt; t++)
+            acc[r][t] = _mm512_setzero_ps();
+    }
+    for (int t = 0; t < nt; t++)
+        ar[t] = p->act + (size_t)(t0 + t) * p->act_row_bytes;
+
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        q32_wpair w[4];
+        for (int r = 0; r < nr; r++) {
+            if (nt == 1)
+                _mm_prefetch((const char *)wr[r] + b * bs + PREFETCH_BYTES,
+                             _MM_HINT_T0);
+            w[r] = q32_decode(kind, wr[r] + b * bs);
+        }
+        for (int t = 0; t < nt; t++) {
+            q32_apair a = q32_act(kind, ar[t] + b * abs_);
+            for (int r = 0; r < nr; r++)
+                acc[r][t] = q32_step(kind, acc[r][t], &w[r], &a);
+        }
+    }
+    if (b < nb) {
+        /* Odd block count: pair the last block with a zero block. */
+        uint8_t wpad[2 * sizeof(block_q8_0)] = {0};
+        uint8_t apad[2 * sizeof(block_q8_1)] = {0};
+        q32_wpair w[4];
+        for (int r = 0; r < nr; r++) {
+            memcpy(wpad, wr[r] + b * bs, bs);
+            w[r] = q32_decode(kind, wpad);
+        }
+        for (int t = 0; t < nt; t++) {
+            memcpy(apad, ar[t] + b * abs_, abs_);
+            q32_apair a = q32_act(kind, apad);
+            for (int r = 0; r < nr; r++)
+                acc[r][t] = q32_step(kind, acc[r][t], &w[r], &a);
+        }
+    }
+    for (int t = 0; t < nt; t++)
+        for (int r = 0; r < nr; r++)
+            p->y[(t0 + t) * p->y_stride + r0 + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+INLINE void q32_matmul(int kind, const kern_mm_args *p)
+{
+    const int64_t rows_full = p->row_begin + (p->row_end - p->row_begin) / 4 * 4;
+    const int64_t tok_block = kern_token_block(p->act_row_bytes, 4);
+
+    for (int64_t tb = 0; tb < p->n_tok; tb += tok_block) {
+        int64_t te = tb + tok_block < p->n_tok ? tb + tok_block : p->n_tok;
+        int64_t te_full = tb + (te - tb) / 4 * 4;
+        for (int64_t r = p->row_begin; r < rows_full; r += 4) {
+            int64_t t = tb;
+            for (; t < te_full; t += 4)
+                q32_tile(kind, 4, 4, p, r, t);
+            for (; t < te; t++)
+                q32_tile(kind, 4, 1, p, r, t);
+        }
+        for (int64_t r = rows_full; r < p->row_end; r++) {
+            int64_t t = tb;
+            for (; t < te_full; t += 4)
+                q32_tile(kind, 1, 4, p, r, t);
+            for (; t < te; t++)
+                q32_tile(kind, 1, 1, p, r, t);
+        }
+    }
+}
+
+static void mm_q4_0(const kern_mm_args *p) { q32_matmul(Q32_Q4_0, p); }
+static void mm_q4_1(const kern_mm_args *p) { q32_matmul(Q32_Q4_1, p); }
+static void mm_q5_0(const kern_mm_args *p) { q32_matmul(Q32_Q5_0, p); }
+static void mm_q5_1(const kern_mm_args *p) { q32_matmul(Q32_Q5_1, p); }
+static void mm_q8_0(const kern_mm_args *p) { q32_matmul(Q32_Q8_0, p); }
+
+/* Sets the AVX-512 products of the 32-element block types. */
+void kern_avx512_fill_q32(kern_ops *ops);
+
+void kern_avx512_fill_q32(kern_ops *ops)
+{
+    ops->matmul[ROJ_TYPE_Q4_0] = mm_q4_0;
+    ops->matmul[ROJ_TYPE_Q4_1] = mm_q4_1;
+    ops->matmul[ROJ_TYPE_Q5_0] = mm_q5_0;
+    ops->matmul[ROJ_TYPE_Q5_1] = mm_q5_1;
+    ops->matmul[ROJ_TYPE_Q8_0] = mm_q8_0;
+}
