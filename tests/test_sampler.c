@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "roj/context.h"
 #include "roj/sampler.h"
 #include "roj/tokenizer.h"
 #include "sample/sample_util.h"
@@ -726,6 +727,167 @@ static void streamer_gpt2_stop_and_eog(void **state)
     roj_vocab_free(v);
 }
 
+/* ------------------------------------------------------------------ */
+/* Generation loop on the tiny model */
+
+static const char *const FOX = "The quick brown fox jumps over the lazy dog.";
+
+typedef struct gen_fixture {
+    roj_model *model;
+    roj_context *ctx;
+    roj_token *prompt;
+    size_t n_prompt;
+} gen_fixture;
+
+static gen_fixture *open_tiny(int32_t n_ctx)
+{
+    gen_fixture *f = calloc(1, sizeof *f);
+    roj_context_params cp = roj_context_default_params();
+
+    assert_non_null(f);
+    assert_int_equal(roj_model_open(
+        test_shared_path("fixtures/logits/tiny-f32.gguf"), &f->model),
+        ROJ_OK);
+    cp.n_ctx = n_ctx;
+    cp.n_threads = 1;
+    assert_int_equal(roj_context_create(f->model, &cp, &f->ctx), ROJ_OK);
+    assert_int_equal(roj_tokenize(roj_model_vocab(f->model), FOX,
+                                  strlen(FOX), ROJ_TOKENIZE_ADD_SPECIAL,
+                                  &f->prompt, &f->n_prompt), ROJ_OK);
+    assert_int_equal(f->n_prompt, 13);
+    return f;
+}
+
+static void close_tiny(gen_fixture *f)
+{
+    free(f->prompt);
+    roj_context_free(f->ctx);
+    roj_model_free(f->model);
+    free(f);
+}
+
+/* Runs roj_generate from an empty sequence 0 and copies the text. */
+static char *run_generate(gen_fixture *f, const roj_sampler_params *sp,
+                          const char *stop, int32_t max_tokens,
+                          roj_generate_result *res)
+{
+    const roj_vocab *v = roj_model_vocab(f->model);
+    roj_sampler *s = make_sampler(sp, roj_model_n_vocab(f->model));
+    roj_streamer_params p = {.stop = &stop, .n_stop = stop ? 1 : 0,
+                             .max_tokens = max_tokens};
+    roj_streamer *st = NULL;
+    char *text;
+
+    assert_int_equal(roj_seq_truncate(f->ctx, 0, 0), ROJ_OK);
+    assert_int_equal(roj_streamer_create(v, &p, &st), ROJ_OK);
+    assert_int_equal(roj_generate(f->ctx, 0, f->prompt, f->n_prompt, s, st,
+                                  res), ROJ_OK);
+    text = strdup(roj_streamer_text(st, NULL));
+    assert_non_null(text);
+    roj_streamer_free(st);
+    roj_sampler_free(s);
+    return text;
+}
+
+static void generate_greedy_matches_manual(void **state)
+{
+    (void)state;
+    gen_fixture *f = open_tiny(64);
+    roj_sampler_params greedy = roj_sampler_greedy_params();
+    roj_generate_result res;
+    const roj_vocab *v = roj_model_vocab(f->model);
+    int32_t n_vocab = roj_model_n_vocab(f->model);
+    char expected[512] = "";
+    size_t len = 0;
+
+    /* The first greedy token is llama.cpp's argmax for this prompt. */
+    char *text = run_generate(f, &greedy, NULL, 1, &res);
+    assert_int_equal(res.last_token, 13497);
+    assert_int_equal(res.reason, ROJ_STOP_MAX_TOKENS);
+    assert_int_equal(res.n_prompt, 13);
+    assert_int_equal(res.n_generated, 1);
+    free(text);
+
+    /* Eight tokens against a hand-written argmax loop. */
+    text = run_generate(f, &greedy, NULL, 8, &res);
+    assert_int_equal(res.n_generated, 8);
+    assert_false(res.last_evaluated);
+    assert_int_equal(roj_seq_len(f->ctx, 0), 13 + 7);
+    assert_int_equal(roj_seq_truncate(f->ctx, 0, 0), ROJ_OK);
+    assert_int_equal(roj_decode_tokens(f->ctx, 0, f->prompt, f->n_prompt),
+                     ROJ_OK);
+    for (int i = 0; i < 8; i++) {
+        const float *logits = roj_get_logits(f->ctx, -1);
+        roj_token best = 0;
+        char piece[64];
+        size_t n = 0;
+        for (roj_token t = 1; t < n_vocab; t++)
+            if (logits[t] > logits[best])
+                best = t;
+        assert_int_equal(roj_token_to_piece(v, best, 0, piece, sizeof piece,
+                                            &n), ROJ_OK);
+        memcpy(expected + len, piece, n);
+        len += n;
+        assert_int_equal(roj_decode_tokens(f->ctx, 0, &best, 1), ROJ_OK);
+    }
+    expected[len] = '\0';
+    printf("  greedy: '%s'\n", text);
+    assert_string_equal(text, expected);
+    free(text);
+    close_tiny(f);
+}
+
+static void generate_seed_and_stop(void **state)
+{
+    (void)state;
+    gen_fixture *f = open_tiny(64);
+    roj_sampler_params sp = roj_sampler_default_params();
+    roj_generate_result res;
+    char *a, *b, *c, *cut;
+
+    sp.seed = 1;
+    a = run_generate(f, &sp, NULL, 16, &res);
+    b = run_generate(f, &sp, NULL, 16, &res);
+    sp.seed = 2;
+    c = run_generate(f, &sp, NULL, 16, &res);
+    assert_string_equal(a, b);
+    assert_string_not_equal(a, c);
+
+    /* Stop at three bytes from the middle of the first run's text. */
+    char stop[8];
+    size_t at = strlen(a) / 2;
+    while (at > 0 && ((unsigned char)a[at] & 0xC0) == 0x80)
+        at--;
+    snprintf(stop, sizeof stop, "%.3s", a + at);
+    sp.seed = 1;
+    cut = run_generate(f, &sp, stop, 16, &res);
+    assert_int_equal(res.reason, ROJ_STOP_STRING);
+    assert_true(strlen(cut) <= at);
+    assert_memory_equal(cut, a, strlen(cut));
+    assert_null(strstr(cut, stop));
+    free(a);
+    free(b);
+    free(c);
+    free(cut);
+    close_tiny(f);
+}
+
+static void generate_context_full(void **state)
+{
+    (void)state;
+    gen_fixture *f = open_tiny(20);
+    roj_sampler_params greedy = roj_sampler_greedy_params();
+    roj_generate_result res;
+    char *text = run_generate(f, &greedy, NULL, 100, &res);
+
+    assert_int_equal(res.reason, ROJ_STOP_CONTEXT_FULL);
+    assert_int_equal(res.n_generated, 20 - 13 + 1);
+    assert_false(res.last_evaluated);
+    assert_int_equal(roj_seq_len(f->ctx, 0), 20);
+    free(text);
+    close_tiny(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -755,6 +917,9 @@ int main(void)
         cmocka_unit_test(streamer_random_pieces),
         cmocka_unit_test(streamer_spm_byte_tokens),
         cmocka_unit_test(streamer_gpt2_stop_and_eog),
+        cmocka_unit_test(generate_greedy_matches_manual),
+        cmocka_unit_test(generate_seed_and_stop),
+        cmocka_unit_test(generate_context_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
