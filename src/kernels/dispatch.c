@@ -18,9 +18,12 @@
 #include <sys/auxv.h>
 #endif
 
-enum { ISA_SCALAR, ISA_AVX2, ISA_AVX512, ISA_NEON, ISA_COUNT };
+/* avx2-plain is AVX2 without AVX-VNNI even where the CPU has it, so tests
+ * and benchmarks can run the vpmaddubsw path; it is never auto-selected. */
+enum { ISA_SCALAR, ISA_AVX2, ISA_AVX2_PLAIN, ISA_AVX512, ISA_NEON, ISA_COUNT };
 
-static const char *const isa_names[ISA_COUNT] = {"scalar", "avx2", "avx512",
+static const char *const isa_names[ISA_COUNT] = {"scalar", "avx2",
+                                                 "avx2-plain", "avx512",
                                                  "neon"};
 
 static kern_cpu cpu;
@@ -97,8 +100,11 @@ static void fill_table(int isa)
     ops->name = isa_names[isa];
     table_ok[isa] = isa == ISA_SCALAR;
 #if defined(ROJ_HAVE_X86)
-    if (isa == ISA_AVX2 && cpu.avx2 && cpu.fma && cpu.f16c) {
-        kern_avx2_fill(ops, &cpu);
+    if ((isa == ISA_AVX2 || isa == ISA_AVX2_PLAIN) && cpu.avx2 && cpu.fma &&
+        cpu.f16c) {
+        kern_cpu plain = cpu;
+        plain.avx_vnni = 0;
+        kern_avx2_fill(ops, isa == ISA_AVX2 ? &cpu : &plain);
         table_ok[isa] = 1;
     }
     if (isa == ISA_AVX512 && cpu.avx512f && cpu.avx512bw && cpu.avx512vl &&

@@ -1,8 +1,217 @@
-/* AVX2 kernels (placeholder while the real ones are written). */
+/*
+ * AVX2 + FMA + F16C kernels for float weights (F32; F16 widened with
+ * vcvtph2ps; BF16 widened by a 16-bit shift) and the attention helpers.
+ * The quantized products are in quant_avx2.c. Row tails shorter than a
+ * vector are finished in scalar code.
+ */
+#include <immintrin.h>
+
 #include "kernels/kern_impl.h"
+#include "quant/fp16.h"
+
+#define INLINE static inline __attribute__((always_inline))
+
+void kern_avx2_fill_quant(kern_ops *ops, int vnni);
+
+enum fkind { F_F32, F_F16, F_BF16 };
+
+INLINE __m256 bf16x8(const uint16_t *p)
+{
+    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+
+INLINE __m256 fw8(int kind, const uint8_t *row, int64_t i)
+{
+    if (kind == F_F16)
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + i)));
+    if (kind == F_BF16)
+        return bf16x8((const uint16_t *)row + i);
+    return _mm256_loadu_ps((const float *)row + i);
+}
+
+INLINE __m256 fa8(int kind, const uint8_t *row, int64_t i)
+{
+    if (kind == F_BF16)
+        return bf16x8((const uint16_t *)row + i);
+    return _mm256_loadu_ps((const float *)row + i);
+}
+
+INLINE float fw1(int kind, const uint8_t *row, int64_t i)
+{
+    if (kind == F_F16)
+        return fp16_to_fp32(((const uint16_t *)row)[i]);
+    if (kind == F_BF16)
+        return bf16_to_fp32(((const uint16_t *)row)[i]);
+    return ((const float *)row)[i];
+}
+
+INLINE float fa1(int kind, const uint8_t *row, int64_t i)
+{
+    if (kind == F_BF16)
+        return bf16_to_fp32(((const uint16_t *)row)[i]);
+    return ((const float *)row)[i];
+}
+
+INLINE float hsum8(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+INLINE void ftile(int kind, int nr, int nt, const kern_mm_args *p, int64_t r0, int64_t t0)
+{
+    const uint8_t *wr[4], *ar[4];
+    __m256 acc[4][4];
+    const int64_t n = p->n_in, n8 = n / 8 * 8;
+
+    for (int r = 0; r < nr; r++) {
+        wr[r] = p->w + (size_t)(r0 + r) * p->w_row_bytes;
+        for (int t = 0; t < nt; t++)
+            acc[r][t] = _mm256_setzero_ps();
+    }
+    for (int t = 0; t < nt; t++)
+        ar[t] = p->act + (size_t)(t0 + t) * p->act_row_bytes;
+    for (int64_t i = 0; i < n8; i += 8) {
+        __m256 w[4];
+        for (int r = 0; r < nr; r++)
+            w[r] = fw8(kind, wr[r], i);
+        for (int t = 0; t < nt; t++) {
+            __m256 a = fa8(kind, ar[t], i);
+            for (int r = 0; r < nr; r++)
+                acc[r][t] = _mm256_fmadd_ps(w[r], a, acc[r][t]);
+        }
+    }
+    for (int t = 0; t < nt; t++) {
+        for (int r = 0; r < nr; r++) {
+            float sum = hsum8(acc[r][t]);
+            for (int64_t i = n8; i < n; i++)
+                sum += fw1(kind, wr[r], i) * fa1(kind, ar[t], i);
+            p->y[(t0 + t) * p->y_stride + r0 + r] = sum;
+        }
+    }
+}
+
+/* Rows outer, 2 x 4 tiles for prompts and 4 x 1 for one token. */
+INLINE void fmatmul(int kind, const kern_mm_args *p)
+{
+    const int64_t tok_block = kern_token_block(p->act_row_bytes, 4);
+
+    if (p->n_tok == 1) {
+        int64_t r = p->row_begin;
+        for (; r + 4 <= p->row_end; r += 4)
+            ftile(kind, 4, 1, p, r, 0);
+        for (; r < p->row_end; r++)
+            ftile(kind, 1, 1, p, r, 0);
+        return;
+    }
+    for (int64_t tb = 0; tb < p->n_tok; tb += tok_block) {
+        int64_t te = tb + tok_block < p->n_tok ? tb + tok_block : p->n_tok;
+        for (int64_t r = p->row_begin; r < p->row_end; r += 2) {
+            int two = r + 2 <= p->row_end;
+            int64_t t = tb;
+            for (; t + 4 <= te; t += 4) {
+                if (two)
+                    ftile(kind, 2, 4, p, r, t);
+                else
+                    ftile(kind, 1, 4, p, r, t);
+            }
+            for (; t < te; t++) {
+                if (two)
+                    ftile(kind, 2, 1, p, r, t);
+                else
+                    ftile(kind, 1, 1, p, r, t);
+            }
+        }
+    }
+}
+
+static void mm_f32(const kern_mm_args *p) { fmatmul(F_F32, p); }
+static void mm_f16(const kern_mm_args *p) { fmatmul(F_F16, p); }
+static void mm_bf16(const kern_mm_args *p) { fmatmul(F_BF16, p); }
+
+/* ---- attention helpers ---- */
+
+static float v_dot_f32(const float *a, const float *b, int64_t n)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+    }
+    for (; i + 8 <= n; i += 8)
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    float sum = hsum8(_mm256_add_ps(s0, s1));
+    for (; i < n; i++)
+        sum += a[i] * b[i];
+    return sum;
+}
+
+static void v_axpy_f32(float *y, float a, const float *x, int64_t n)
+{
+    __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i),
+                                                _mm256_loadu_ps(y + i)));
+    for (; i < n; i++)
+        y[i] += a * x[i];
+}
+
+INLINE __m256 h8(const uint16_t *p)
+{
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+
+static float v_dot_f16(const uint16_t *a, const uint16_t *b, int64_t n)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(h8(a + i), h8(b + i), s0);
+        s1 = _mm256_fmadd_ps(h8(a + i + 8), h8(b + i + 8), s1);
+    }
+    for (; i + 8 <= n; i += 8)
+        s0 = _mm256_fmadd_ps(h8(a + i), h8(b + i), s0);
+    float sum = hsum8(_mm256_add_ps(s0, s1));
+    for (; i < n; i++)
+        sum += fp16_to_fp32(a[i]) * fp16_to_fp32(b[i]);
+    return sum;
+}
+
+static void v_axpy_f16(float *y, float a, const uint16_t *x, int64_t n)
+{
+    __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, h8(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++)
+        y[i] += a * fp16_to_fp32(x[i]);
+}
+
+static void v_f32_to_f16(const float *x, uint16_t *y, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(x + i),
+                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    for (; i < n; i++)
+        y[i] = fp32_to_fp16(x[i]);
+}
 
 void kern_avx2_fill(kern_ops *ops, const kern_cpu *cpu)
 {
-    (void)ops;
-    (void)cpu;
+    ops->matmul[ROJ_TYPE_F32] = mm_f32;
+    ops->matmul[ROJ_TYPE_F16] = mm_f16;
+    ops->matmul[ROJ_TYPE_BF16] = mm_bf16;
+    kern_avx2_fill_quant(ops, cpu->avx_vnni);
+    ops->dot_f16 = v_dot_f16;
+    ops->axpy_f16 = v_axpy_f16;
+    ops->dot_f32 = v_dot_f32;
+    ops->axpy_f32 = v_axpy_f32;
+    ops->f32_to_f16 = v_f32_to_f16;
 }
