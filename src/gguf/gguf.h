@@ -67,7 +67,9 @@ typedef struct gguf_tensor {
 roj_status gguf_open(const char *path, gguf_file **out);
 
 /* Same as gguf_open on bytes in memory, which the caller keeps alive and
- * unchanged until gguf_close(). name is used in messages. */
+ * unchanged until gguf_close(). name is used in messages. Tensor data is
+ * aligned in memory only as far as data itself is (gguf_open's mapping
+ * is page-aligned). */
 roj_status gguf_open_memory(const void *data, size_t size, const char *name,
                             gguf_file **out);
 
