@@ -24,7 +24,7 @@
 #include "quant/qtypes.h"
 
 static const char *const simd_isas[] = {"avx2", "avx2-plain", "avx512",
-                                        "neon"};
+                                        "neon", "neon-plain"};
 
 static const enum roj_type weight_types[] = {
     ROJ_TYPE_F32,  ROJ_TYPE_F16,  ROJ_TYPE_BF16, ROJ_TYPE_Q4_0,

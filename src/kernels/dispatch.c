@@ -18,13 +18,21 @@
 #include <sys/auxv.h>
 #endif
 
-/* avx2-plain is AVX2 without AVX-VNNI even where the CPU has it, so tests
- * and benchmarks can run the vpmaddubsw path; it is never auto-selected. */
-enum { ISA_SCALAR, ISA_AVX2, ISA_AVX2_PLAIN, ISA_AVX512, ISA_NEON, ISA_COUNT };
+/* avx2-plain and neon-plain leave out AVX-VNNI and the dot-product
+ * extension even where the CPU has them, so tests and benchmarks can run
+ * the fallback paths; they are never selected automatically. */
+enum {
+    ISA_SCALAR,
+    ISA_AVX2,
+    ISA_AVX2_PLAIN,
+    ISA_AVX512,
+    ISA_NEON,
+    ISA_NEON_PLAIN,
+    ISA_COUNT
+};
 
-static const char *const isa_names[ISA_COUNT] = {"scalar", "avx2",
-                                                 "avx2-plain", "avx512",
-                                                 "neon"};
+static const char *const isa_names[ISA_COUNT] = {
+    "scalar", "avx2", "avx2-plain", "avx512", "neon", "neon-plain"};
 
 static kern_cpu cpu;
 static kern_ops tables[ISA_COUNT];
@@ -113,8 +121,10 @@ static void fill_table(int isa)
         table_ok[isa] = 1;
     }
 #elif defined(ROJ_HAVE_NEON)
-    if (isa == ISA_NEON) {
-        kern_neon_fill(ops, &cpu);
+    if (isa == ISA_NEON || isa == ISA_NEON_PLAIN) {
+        kern_cpu plain = cpu;
+        plain.neon_dotprod = 0;
+        kern_neon_fill(ops, isa == ISA_NEON ? &cpu : &plain);
         table_ok[isa] = 1;
     }
 #endif
