@@ -190,8 +190,8 @@ INLINE void q32_tile(int kind, int nr, int nt, const kern_mm_args *p, int64_t r0
     const int bs = q32_block_bytes(kind);
     const int abs_ = q32_has_min(kind) ? sizeof(block_q8_1) : sizeof(block_q8_0);
     const int64_t nb = p->n_in / 32;
-    const uint8_t *wr[4], *ar[4];
-    __m512 acc[4][4];
+    const uint8_t *wr[8], *ar[4];
+    __m512 acc[8][4];
 
     for (int r = 0; r < nr; r++) {
         wr[r] = p->w + (size_t)(r0 + r) * p->w_row_bytes;
@@ -203,7 +203,7 @@ INLINE void q32_tile(int kind, int nr, int nt, const kern_mm_args *p, int64_t r0
 
     int64_t b = 0;
     for (; b + 2 <= nb; b += 2) {
-        q32_wpair w[4];
+        q32_wpair w[8];
         for (int r = 0; r < nr; r++) {
             if (nt == 1)
                 _mm_prefetch((const char *)wr[r] + b * bs + PREFETCH_BYTES,
@@ -220,7 +220,7 @@ INLINE void q32_tile(int kind, int nr, int nt, const kern_mm_args *p, int64_t r0
         /* Odd block count: pair the last block with a zero block. */
         uint8_t wpad[2 * sizeof(block_q8_0)] = {0};
         uint8_t apad[2 * sizeof(block_q8_1)] = {0};
-        q32_wpair w[4];
+        q32_wpair w[8];
         for (int r = 0; r < nr; r++) {
             memcpy(wpad, wr[r] + b * bs, bs);
             w[r] = q32_decode(kind, wpad);
@@ -237,8 +237,22 @@ INLINE void q32_tile(int kind, int nr, int nt, const kern_mm_args *p, int64_t r0
             p->y[(t0 + t) * p->y_stride + r0 + r] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
+/* One token: 8 rows per tile share each activation block. */
+INLINE void q32_gemv(int kind, const kern_mm_args *p)
+{
+    int64_t r = p->row_begin;
+    for (; r + 8 <= p->row_end; r += 8)
+        q32_tile(kind, 8, 1, p, r, 0);
+    for (; r < p->row_end; r++)
+        q32_tile(kind, 1, 1, p, r, 0);
+}
+
 INLINE void q32_matmul(int kind, const kern_mm_args *p)
 {
+    if (p->n_tok == 1) {
+        q32_gemv(kind, p);
+        return;
+    }
     const int64_t rows_full = p->row_begin + (p->row_end - p->row_begin) / 4 * 4;
     const int64_t tok_block = kern_token_block(p->act_row_bytes, 4);
 
