@@ -83,6 +83,10 @@ roj_status pool_create(int n_threads, roj_pool **out)
     }
     for (int i = 1; i < n_threads; i++) {
         struct worker_arg *arg = malloc(sizeof *arg);
+        if (arg) {
+            arg->pool = pool;
+            arg->index = i;
+        }
         if (!arg || pthread_create(&pool->threads[i], NULL, worker_main,
                                    arg) != 0) {
             free(arg);
@@ -91,8 +95,6 @@ roj_status pool_create(int n_threads, roj_pool **out)
             return roj_error(ROJ_ERR_NOMEM, "cannot start worker thread %d",
                              i);
         }
-        arg->pool = pool;
-        arg->index = i;
     }
     *out = pool;
     return ROJ_OK;
