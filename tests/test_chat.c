@@ -345,10 +345,34 @@ static void chat_llama2_with_spm_vocab(void **state)
     assert_int_equal(count_token(ids, n, 2), 1); /* after the answer */
     free(ids);
     free(text);
+    /* A BOS text leading the first message is removed. */
+    roj_chat_message plain[1] = {{"user", "<s>hello"}};
+    roj_chat_params pp = {.family = ROJ_CHAT_NONE, .vocab = v};
+    assert_int_equal(roj_chat_render(&pp, plain, 1, &text, NULL), ROJ_OK);
+    assert_string_equal(text, "hello\n");
+    free(text);
     text = render(ROJ_CHAT_ZEPHYR, v, false);
     assert_non_null(strstr(text, "<|user|>\nHi there</s>\n"));
     free(text);
     roj_vocab_free(v);
+}
+
+static void chat_family_for_model(void **state)
+{
+    (void)state;
+    roj_model *m = NULL;
+    roj_chat_family f = ROJ_CHAT_UNKNOWN;
+
+    /* The tiny model carries the Llama-2 SPM vocab without a template. */
+    assert_int_equal(roj_model_open(
+        test_shared_path("fixtures/logits/tiny-f32.gguf"), &m), ROJ_OK);
+    assert_int_equal(roj_chat_family_for_model(m, NULL, &f), ROJ_OK);
+    assert_int_equal(f, ROJ_CHAT_NONE);
+    assert_int_equal(roj_chat_family_for_model(m, "llama2", &f), ROJ_OK);
+    assert_int_equal(f, ROJ_CHAT_LLAMA2);
+    assert_int_equal(roj_chat_family_for_model(m, "jinja", &f),
+                     ROJ_ERR_NOT_FOUND);
+    roj_model_free(m);
 }
 
 int main(void)
@@ -371,6 +395,7 @@ int main(void)
         cmocka_unit_test(chat_bos_written_when_not_added),
         cmocka_unit_test(chat_chatml_qwen_tokens),
         cmocka_unit_test(chat_llama2_with_spm_vocab),
+        cmocka_unit_test(chat_family_for_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 
 #include "roj/constrain.h"
 #include "roj/context.h"
+#include "model/synth.h"
 #include "roj/sampler.h"
 #include "sample/constrain_internal.h"
 #include "sample/sample_util.h"
@@ -414,6 +415,49 @@ static void span_only_none_possible(void **state)
     free(r.text);
 }
 
+/* Prompt logits that make one token by far the most likely first step. */
+static float *logits_favoring(const model_fixture *f, const char *text)
+{
+    const roj_vocab *v = roj_model_vocab(f->model);
+    roj_token t = roj_vocab_find(v, text, strlen(text));
+    float *row = malloc((size_t)f->n_vocab * sizeof *row);
+
+    assert_int_not_equal(t, ROJ_TOKEN_NULL);
+    assert_non_null(row);
+    memcpy(row, f->prompt_logits, (size_t)f->n_vocab * sizeof *row);
+    row[t] = 100.0f;
+    return row;
+}
+
+static void span_first_token_leftmost(void **state)
+{
+    model_fixture *f = *state;
+    const char *input = "Rivers: Seine. Capital: Paris. Also Paris, Texas.";
+    roj_span_params p = {.none_word = "none", .max_tokens = 8};
+    roj_span_result r;
+    float *row = logits_favoring(f, "\xE2\x96\x81Paris"); /* " Paris" */
+
+    assert_int_equal(roj_extract_span(f->ctx, 0, row, f->pieces, input,
+                                      strlen(input), &p, &r), ROJ_OK);
+    printf("  forced start: '%s' [%zu, %zu)\n", r.text, r.start, r.end);
+    assert_false(r.is_none);
+    assert_int_equal(strncmp(r.text, "Paris", 5), 0);
+    assert_int_equal(r.start, 24); /* the leftmost "Paris" */
+    check_span(input, &r, "none");
+    free(r.text);
+    free(row);
+
+    row = logits_favoring(f, "\xE2\x96\x81none"); /* " none" */
+    assert_int_equal(roj_extract_span(f->ctx, 0, row, f->pieces, input,
+                                      strlen(input), &p, &r), ROJ_OK);
+    assert_true(r.is_none);
+    assert_string_equal(r.text, "none");
+    assert_true(r.n_tokens >= 1);
+    free(r.text);
+    free(row);
+    assert_int_equal(roj_seq_len(f->ctx, 0), f->prompt_len);
+}
+
 static int count_digits(const char *s)
 {
     int n = 0;
@@ -514,6 +558,115 @@ static void json_greedy_and_sampled(void **state)
     roj_sampler_free(s);
 }
 
+/* A tiny random model with the Qwen2 byte-level BPE vocab (151,669
+ * tokens), written by the synthetic model generator: JSON and choice on a
+ * vocab whose pieces are byte-level, with ChatML end-of-turn tokens. */
+static void json_and_choice_on_bpe_vocab(void **state)
+{
+    (void)state;
+    synth_shape shape;
+    char path[4096];
+    roj_model *model = NULL;
+    roj_context *ctx = NULL;
+    roj_pieces *pieces = NULL;
+    roj_sampler *s = NULL;
+    roj_sampler_params sp = roj_sampler_default_params();
+    roj_context_params cp = roj_context_default_params();
+    static const char *const labels[3] = {"yes", "no", "unsure"};
+    double probs[3];
+    roj_choice_result res = {.probs = probs};
+    roj_choice_params chp = {.score_eog = true};
+    roj_token *prompt = NULL;
+    size_t n_prompt = 0;
+    float *logits = NULL;
+    int32_t n_vocab;
+
+    assert_int_equal(synth_preset("tiny", &shape), ROJ_OK);
+    shape.n_vocab = 0;
+    shape.tied_output = true;
+    shape.vocab_path =
+        test_shared_path("fixtures/tokenizer/ggml-vocab-qwen2.gguf");
+    snprintf(path, sizeof path, "%s/tiny-qwen2.gguf", test_tmpdir());
+    assert_int_equal(synth_write_model(path, &shape), ROJ_OK);
+    assert_int_equal(roj_model_open(path, &model), ROJ_OK);
+    cp.n_ctx = 256;
+    cp.n_threads = 1;
+    assert_int_equal(roj_context_create(model, &cp, &ctx), ROJ_OK);
+    assert_int_equal(roj_pieces_create(roj_model_vocab(model), &pieces),
+                     ROJ_OK);
+    n_vocab = roj_model_n_vocab(model);
+    assert_int_equal(n_vocab, 151669);
+    assert_int_equal(roj_tokenize(roj_model_vocab(model), "Answer: ", 8, 0,
+                                  &prompt, &n_prompt), ROJ_OK);
+    assert_int_equal(n_prompt, 3);
+    assert_int_equal(roj_decode_tokens(ctx, 0, prompt, n_prompt), ROJ_OK);
+    free(prompt);
+    logits = malloc((size_t)n_vocab * sizeof *logits);
+    assert_non_null(logits);
+    memcpy(logits, roj_get_logits(ctx, -1), (size_t)n_vocab * sizeof *logits);
+
+    assert_int_equal(roj_choose(ctx, 0, logits, labels, 3, &chp, &res),
+                     ROJ_OK);
+    assert_float_equal(probs[0] + probs[1] + probs[2], 1.0, 1e-9);
+    assert_int_equal(roj_seq_len(ctx, 0), 3);
+
+    sp.temperature = 1.5f;
+    sp.top_k = 0;
+    sp.top_p = 1.0f;
+    sp.min_p = 0.0f;
+    assert_int_equal(roj_sampler_create(&sp, n_vocab, &s), ROJ_OK);
+    struct timespec t0, t1;
+    size_t total_len = 0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        char *json = NULL;
+        roj_sampler_reset(s, seed);
+        assert_int_equal(roj_generate_json(ctx, 0, logits, pieces, FIELDS,
+                                           5, s, &json, NULL), ROJ_OK);
+        if (seed == 1)
+            printf("  qwen2 vocab: %s\n", json);
+        check_object(json);
+        total_len += strlen(json);
+        free(json);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    printf("  20 objects, %zu bytes, in %.0f ms\n", total_len,
+           (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+               (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+    assert_int_equal(roj_seq_len(ctx, 0), 3);
+
+    /* Span on a 2 KB input: the first step checks every piece. */
+    char input[2048];
+    size_t input_len = 0;
+    roj_span_params span_params = {.none_word = "none"};
+    roj_span_result span;
+    for (int i = 0; input_len + 40 < sizeof input; i++)
+        input_len += (size_t)snprintf(input + input_len,
+                                      sizeof input - input_len,
+                                      "Item %d costs %d.%02d euros; ", i,
+                                      i * 7 % 100, i * 13 % 100);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(roj_extract_span(ctx, 0, logits, pieces, input,
+                                      input_len, &span_params, &span),
+                     ROJ_OK);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    printf("  span over %zu bytes: '%s', %d tokens in %.0f ms\n", input_len,
+           span.text, span.n_tokens,
+           (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+               (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+    if (!span.is_none)
+        assert_memory_equal(input + span.start, span.text,
+                            span.end - span.start);
+    free(span.text);
+    assert_int_equal(roj_seq_len(ctx, 0), 3);
+
+    roj_sampler_free(s);
+    free(logits);
+    roj_pieces_free(pieces);
+    roj_context_free(ctx);
+    roj_model_free(model);
+}
+
 int main(void)
 {
     const struct CMUnitTest grammar[] = {
@@ -528,9 +681,14 @@ int main(void)
         cmocka_unit_test(choice_rejects_empty),
         cmocka_unit_test(span_greedy_and_sampled),
         cmocka_unit_test(span_only_none_possible),
+        cmocka_unit_test(span_first_token_leftmost),
         cmocka_unit_test(json_greedy_and_sampled),
+    };
+    const struct CMUnitTest bpe[] = {
+        cmocka_unit_test(json_and_choice_on_bpe_vocab),
     };
     int failed = cmocka_run_group_tests(grammar, NULL, NULL);
     failed += cmocka_run_group_tests(model, setup_model, teardown_model);
+    failed += cmocka_run_group_tests(bpe, NULL, NULL);
     return failed;
 }

@@ -16,12 +16,14 @@
  *           "model"; the system message is merged into the first user turn)
  *   none    plain completion: the contents, each followed by "\n"
  *
- * BOS: the rendered text never begins with the BOS token's text when the
- * tokenizer adds BOS itself (roj_vocab_add_bos() is true, or no vocab is
- * given), so tokenizing it with ROJ_TOKENIZE_ADD_SPECIAL yields exactly one
- * BOS. For llama2, llama3, phi3 and gemma with a vocab that does not add BOS, the
- * BOS text is written first instead. Tokenize the text with
- * ROJ_TOKENIZE_PARSE_SPECIAL so the markers become control tokens.
+ * BOS: the renderer writes no BOS text of its own at the start when the
+ * tokenizer adds BOS (roj_vocab_add_bos() is true, or no vocab is given).
+ * With a vocab that adds BOS, a BOS text at the start of the first message
+ * is removed too, so the text never begins with it and tokenizing with
+ * ROJ_TOKENIZE_ADD_SPECIAL yields exactly one BOS. For llama2, llama3,
+ * phi3 and gemma with a vocab that does not add BOS, the BOS text is
+ * written first instead. Tokenize the text with ROJ_TOKENIZE_PARSE_SPECIAL
+ * so the markers become control tokens.
  *
  * Ownership: rendered text is a new NUL-terminated buffer the caller frees
  * with free(). Threading: every function here is thread-safe.

@@ -114,9 +114,9 @@ typedef struct roj_span_result {
 /*
  * Decodes an answer that must be a substring of input (input_len bytes) or
  * the none word. At each step only tokens whose piece keeps the output a
- * substring of input or a prefix of the none word are allowed; spaces at
- * the start of the first piece are dropped (" Paris" may start a span
- * "Paris"). The answer ends at an end-of-generation token or a token
+ * substring of input or a prefix of the none word are allowed. Spaces at
+ * the start of the first piece are dropped, so " Paris" may start the
+ * span "Paris". The answer ends at an end-of-generation token or a token
  * starting with "\n" (allowed once the output is a valid answer), when no
  * token can extend it, or after max_tokens. The span reported is the
  * leftmost occurrence of the output in input.

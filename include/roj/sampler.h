@@ -168,10 +168,11 @@ roj_status roj_streamer_push_bytes(roj_streamer *streamer, const char *bytes,
                                    size_t len, roj_stop_reason *reason);
 
 /*
- * Emits the text still held back, unless a stop string ended the stream.
- * An unfinished UTF-8 sequence at the end becomes U+FFFD (EF BF BD); so
- * does every invalid byte sequence inside the stream, so on_text only ever
- * receives valid UTF-8. Call it once, after the last push.
+ * Emits the text still held back, unless a stop string or the callback
+ * ended the stream. An unfinished UTF-8 sequence at the end becomes U+FFFD
+ * (EF BF BD), as does every invalid byte sequence inside the stream, so
+ * on_text only ever receives valid UTF-8. Call it once, after the last
+ * push.
  */
 roj_status roj_streamer_finish(roj_streamer *streamer);
 
@@ -202,23 +203,26 @@ typedef struct roj_generate_result {
 } roj_generate_result;
 
 /*
- * Appends n_prompt tokens to sequence seq of ctx (in chunks of the
- * context's batch size), then samples tokens one at a time with sampler,
- * pushing each to streamer, until the streamer stops (on_text returning
- * false included) or the sequence is full (ROJ_STOP_CONTEXT_FULL). Each sampled token is added to the sampler's
- * history and evaluated, except the one that ended generation (see
- * result->last_evaluated), so a chat loop can continue the same sequence.
- * The streamer is finished before returning. n_prompt may be 0 when the
- * sequence already holds the prompt and roj_get_logits(ctx, -1) has its
- * logits. result may be NULL.
+ * Appends n_prompt tokens to sequence seq of ctx with roj_decode_tokens(),
+ * then samples tokens one at a time with sampler and pushes each to
+ * streamer. Generation ends when the streamer stops (on_text returning
+ * false included) or the sequence is full (ROJ_STOP_CONTEXT_FULL).
+ * Prompt and sampled tokens are added to the sampler's penalty history, as
+ * llama.cpp's command-line program does. Each sampled token is evaluated
+ * except the one that ended generation (see result->last_evaluated), so a
+ * chat loop can continue the same sequence. The streamer is finished
+ * before returning. n_prompt may be 0 when the sequence already contains
+ * the prompt and roj_get_logits(ctx, -1) returns its logits. result may be
+ * NULL.
  */
 roj_status roj_generate(roj_context *ctx, int32_t seq,
                         const roj_token *prompt, size_t n_prompt,
                         roj_sampler *sampler, roj_streamer *streamer,
                         roj_generate_result *result);
 
-/* Evaluates n tokens on sequence seq in chunks of the context's batch
- * size, keeping the logits of the last token only. */
+/* Evaluates n tokens on sequence seq in chunks of at most 512 tokens
+ * (halved while roj_decode rejects the chunk as larger than n_batch),
+ * keeping the logits of the last token only. */
 roj_status roj_decode_tokens(roj_context *ctx, int32_t seq,
                              const roj_token *tokens, size_t n);
 

@@ -281,6 +281,24 @@ static void render_plain(text_buf *b, const roj_chat_message *m, size_t n)
     }
 }
 
+/* Removes BOS text from the start when the tokenizer adds BOS itself; only
+ * message content can put it there. */
+static void strip_leading_bos(text_buf *b, const roj_vocab *vocab)
+{
+    const char *bos;
+    size_t n;
+
+    if (!vocab || !roj_vocab_add_bos(vocab) ||
+        roj_vocab_bos(vocab) == ROJ_TOKEN_NULL)
+        return;
+    bos = special_text(vocab, roj_vocab_bos(vocab), NULL);
+    n = bos ? strlen(bos) : 0;
+    while (n > 0 && b->len >= n && memcmp(b->data, bos, n) == 0) {
+        memmove(b->data, b->data + n, b->len - n + 1);
+        b->len -= n;
+    }
+}
+
 roj_status roj_chat_render(const roj_chat_params *params,
                            const roj_chat_message *messages, size_t n,
                            char **text, size_t *len)
@@ -333,6 +351,7 @@ roj_status roj_chat_render(const roj_chat_params *params,
         free(b.data);
         return roj_error(ROJ_ERR_NOMEM, "chat: out of memory");
     }
+    strip_leading_bos(&b, vocab);
     *text = b.data;
     if (len)
         *len = b.len;

@@ -109,7 +109,7 @@ static roj_status decode_rows(roj_context *ctx, int32_t seq,
     return ROJ_OK;
 }
 
-/* Scores the labels in token order; rows[k] holds the logits after the
+/* Scores the labels in token order; rows[k] contains the logits after the
  * first k tokens of the label evaluated last. */
 static roj_status score_labels(roj_context *ctx, int32_t seq,
                                const label_tokens *labels,

@@ -20,7 +20,28 @@ typedef struct span_run {
     size_t len;
     size_t *occ;        /* start offsets of out in input */
     size_t n_occ;
+    size_t *by_byte;    /* (input_len) offsets of input grouped by byte */
+    size_t byte_start[257]; /* group b is by_byte[byte_start[b] ..
+                             * byte_start[b + 1]) */
 } span_run;
+
+/* Groups the input offsets by their byte (a counting sort), so the first
+ * step only compares a piece where the input has its first byte. */
+static void index_input(span_run *r)
+{
+    size_t counts[256] = {0};
+
+    for (size_t i = 0; i < r->input_len; i++)
+        counts[(unsigned char)r->input[i]]++;
+    r->byte_start[0] = 0;
+    for (int b = 0; b < 256; b++)
+        r->byte_start[b + 1] = r->byte_start[b] + counts[b];
+    memset(counts, 0, sizeof counts);
+    for (size_t i = 0; i < r->input_len; i++) {
+        unsigned char b = (unsigned char)r->input[i];
+        r->by_byte[r->byte_start[b] + counts[b]++] = i;
+    }
+}
 
 /* Whether out is a complete answer: a non-empty substring of the input or
  * the whole none word. */
@@ -56,10 +77,13 @@ static bool extends_none(const span_run *r, const char *s, size_t len)
 static bool extends_input(const span_run *r, const char *s, size_t len)
 {
     if (r->len == 0) {
-        for (size_t at = 0; at + len <= r->input_len; at++)
-            if (r->input[at] == s[0] &&
+        unsigned char b = (unsigned char)s[0];
+        for (size_t i = r->byte_start[b]; i < r->byte_start[b + 1]; i++) {
+            size_t at = r->by_byte[i];
+            if (at + len <= r->input_len &&
                 memcmp(r->input + at, s, len) == 0)
                 return true;
+        }
         return false;
     }
     for (size_t i = 0; i < r->n_occ; i++) {
@@ -92,9 +116,14 @@ static void span_append(span_run *r, roj_token t)
 
     memcpy(r->out + r->len, s, len);
     if (r->len == 0) {
-        for (size_t at = 0; at + len <= r->input_len; at++)
-            if (memcmp(r->input + at, s, len) == 0)
+        /* Offsets in a byte group ascend, so occ[0] stays leftmost. */
+        unsigned char b = (unsigned char)s[0];
+        for (size_t i = r->byte_start[b]; i < r->byte_start[b + 1]; i++) {
+            size_t at = r->by_byte[i];
+            if (at + len <= r->input_len &&
+                memcmp(r->input + at, s, len) == 0)
                 r->occ[kept++] = at;
+        }
     } else {
         for (size_t i = 0; i < r->n_occ; i++) {
             size_t at = r->occ[i] + r->len;
@@ -112,8 +141,13 @@ static roj_status span_result_fill(const span_run *r, roj_span_result *res)
     bool none = r->n_occ == 0 ||
                 (r->none && r->len == r->none_len &&
                  memcmp(r->out, r->none, r->len) == 0);
-    const char *text = none ? (r->none ? r->none : "") : r->out;
-    size_t len = none ? (r->none ? r->none_len : 0) : r->len;
+    const char *text = r->out;
+    size_t len = r->len;
+
+    if (none) {
+        text = r->none ? r->none : "";
+        len = r->none_len;
+    }
 
     res->is_none = none;
     res->text = malloc(len + 1);
@@ -191,13 +225,15 @@ roj_status roj_extract_span(roj_context *ctx, int32_t seq,
     r.none_len = r.none ? strlen(r.none) : 0;
     r.out = malloc(input_len + r.none_len + 1);
     r.occ = malloc((input_len + 1) * sizeof *r.occ);
+    r.by_byte = malloc((input_len + 1) * sizeof *r.by_byte);
     row = malloc((size_t)n_vocab * sizeof *row);
     masked = malloc((size_t)n_vocab * sizeof *masked);
-    if (!r.out || !r.occ || !row || !masked) {
+    if (!r.out || !r.occ || !r.by_byte || !row || !masked) {
         st = roj_error(ROJ_ERR_NOMEM, "span: out of memory");
         goto cleanup;
     }
     memcpy(row, prompt_logits, (size_t)n_vocab * sizeof *row);
+    index_input(&r);
 
     st = span_loop(ctx, seq, &r, params, row, masked, n_vocab,
                    &result->n_tokens);
@@ -208,6 +244,7 @@ cleanup:
     roj_seq_truncate(ctx, seq, start_len);
     free(r.out);
     free(r.occ);
+    free(r.by_byte);
     free(row);
     free(masked);
     return st;

@@ -25,9 +25,9 @@ double sample_rng_uniform(sample_rng *rng);
  * polynomial, using only IEEE additions, multiplications, floor and
  * ldexp, so every IEEE-754 platform gets the same bits (libm's exp may
  * differ in the last place between C libraries). The relative error is
- * below 1e-15 where the result is a normal double (x from -708 to 709);
- * subnormal results lose precision, below -745.2 the result is 0 and above
- * 709.7 it is +inf.
+ * below 1e-15 where the result is a normal double (x from -708 to 709).
+ * Subnormal results lose precision. Below -745.2 the result is 0, and
+ * above 709.7 it is +inf.
  */
 double sample_exp(double x);
 
