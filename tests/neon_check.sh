@@ -27,8 +27,9 @@ mkdir -p "$out"
     -I"$root/include" -I"$root/src" -I"$root/tests" \
     "$root/tests/test_kernels.c" "$root/tests/testutil.c" \
     "$root/src/kernels/dispatch.c" "$root/src/kernels/kern_scalar.c" \
-    "$root/src/kernels/kern_neon.c" "$root/src/quant/qtypes.c" \
-    "$root/src/core/log.c" "$root/src/core/error.c" \
+    "$root/src/kernels/kern_neon.c" "$root"/src/quant/*.c \
+    "$root"/src/gguf/*.c "$root"/src/core/*.c \
+    -ffunction-sections -fdata-sections -Wl,--gc-sections \
     -lcmocka -lpthread -lm -o "$out/test_kernels_aarch64"
 
 # qemu's default CPU for user mode has the dot-product extension, so both

@@ -7,12 +7,23 @@
  * Weights are row-major: row r of an (n_out, n_in) matrix starts at
  * qtype_row_bytes(type, n_in) * r. Activations are first converted to the
  * weight type's partner format (kern_act_type) with kern_quantize_act, as
- * llama.cpp does: F32 stays F32, F16 and BF16 rows use F16 and BF16,
- * Q4_0/Q5_0/Q8_0 use Q8_0, Q4_1/Q5_1 use Q8_1, K-quants use Q8_K.
+ * llama.cpp does: Q4_0/Q5_0/Q8_0 use Q8_0, Q4_1/Q5_1 use Q8_1, K-quants
+ * use Q8_K (all with the block structs of quant/qtypes.h), BF16 uses BF16
+ * and F32 stays F32. F16 weights also take F32 activations: the kernels
+ * widen the weights on the fly, which is as fast as converting activations
+ * to F16 and loses no precision. Activation bytes do not depend on the
+ * selected implementation.
+ *
+ * Implementations: "scalar" (portable reference), "avx2" (AVX2 + FMA +
+ * F16C, AVX-VNNI when present), "avx512" (F, BW, DQ, VL and VNNI; BF16
+ * weights use AVX512-BF16 when present), "neon" (AArch64, SDOT when HWCAP
+ * reports it). "avx2-plain" and "neon-plain" force the paths without
+ * VNNI / SDOT, for tests; they are never chosen automatically.
  *
  * Threading: the functions are reentrant; callers split rows between
- * threads. kern_init() must run before the first call (roj does it when a
- * model is opened) and kern_select() must not race with other calls.
+ * threads, and any row range works (no alignment needed). Every function
+ * runs kern_init() on first use, so calling it first is optional; roj does
+ * it when a model is opened. kern_select() must not race with other calls.
  */
 #ifndef ROJ_KERNELS_KERNELS_H
 #define ROJ_KERNELS_KERNELS_H
@@ -22,11 +33,12 @@
 
 #include "quant/qtypes.h"
 
-/* Detects CPU features and picks the fastest implementation. The
- * environment variable ROJ_ISA (scalar, avx2, avx512, neon) overrides. */
+/* Detects CPU features and picks the fastest implementation, once. The
+ * environment variable ROJ_ISA (any name kern_select accepts) overrides;
+ * an unavailable name logs a warning and keeps the automatic choice. */
 void kern_init(void);
 /* Selects an implementation by name; returns 0 when this CPU or build has
- * it, -1 otherwise. */
+ * it, -1 (keeping the current one) otherwise. */
 int kern_select(const char *isa);
 /* Name of the selected implementation. */
 const char *kern_isa(void);
@@ -35,12 +47,14 @@ const char *kern_cpu_features(void);
 
 /* Partner activation type of a weight type, and the bytes of one converted
  * activation row of n_in elements. Returns ROJ_TYPE_COUNT / 0 for a weight
- * type without a kernel. */
+ * type without a kernel (Q2_K, Q3_K and the IQ types have none yet) or an
+ * n_in that is not a multiple of the block size. */
 enum roj_type kern_act_type(enum roj_type weight_type);
 size_t kern_act_row_bytes(enum roj_type weight_type, int64_t n_in);
 
 /* Converts n_rows activation rows of n_in floats (x_stride floats apart)
- * into the partner format of weight_type, act_row_bytes apart. */
+ * into the partner format of weight_type, kern_act_row_bytes() apart.
+ * Does nothing for a type without a kernel. */
 void kern_quantize_act(enum roj_type weight_type, const float *x,
                        int64_t x_stride, void *act, int64_t n_in,
                        int64_t n_rows);
@@ -49,22 +63,30 @@ void kern_quantize_act(enum roj_type weight_type, const float *x,
  * y[t * y_stride + r] = dot(W row r, activation row t)
  * for r in [row_begin, row_end) and t in [0, n_tok).
  * w is the whole matrix (row 0); act holds n_tok converted rows.
- * n_in must be a multiple of the weight type's block size.
+ * n_in must be a multiple of the weight type's block size; y entries
+ * outside the row range are not touched. One token streams the weights
+ * once (GEMV); more tokens use register tiles that reuse each weight block
+ * for several tokens (GEMM). Does nothing for a type without a kernel.
  */
 void kern_matmul(enum roj_type weight_type, int64_t n_in, const void *w,
                  int64_t row_begin, int64_t row_end, const void *act,
                  int64_t n_tok, float *y, int64_t y_stride);
 
-/* Converts one row of any supported type to float. */
+/* Converts one row of n elements of any type with a kernel, or of the
+ * activation types Q8_0, Q8_1 and Q8_K, to float. Writes nothing for other
+ * types. */
 void kern_dequantize_row(enum roj_type type, const void *row, float *out,
                          int64_t n);
 
-/* Attention helpers on the F16 KV cache. */
+/* Attention helpers on the F16 KV cache; any n >= 0. Dot products sum in
+ * float with several accumulators, so results differ from a sequential sum
+ * by rounding only. */
 float kern_dot_f16(const uint16_t *a, const uint16_t *b, int64_t n);
 /* y[i] += a * x[i] */
 void kern_axpy_f16(float *y, float a, const uint16_t *x, int64_t n);
 float kern_dot_f32(const float *a, const float *b, int64_t n);
 void kern_axpy_f32(float *y, float a, const float *x, int64_t n);
+/* Rounds to nearest even, like fp32_to_fp16 in quant/fp16.h. */
 void kern_f32_to_f16(const float *x, uint16_t *y, int64_t n);
 
 #endif
