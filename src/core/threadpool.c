@@ -140,8 +140,13 @@ void pool_run(roj_pool *pool, pool_task_fn fn, void *ctx)
 
     fn(ctx, 0, pool->n_threads);
 
-    while (atomic_load_explicit(&pool->pending, memory_order_acquire) > 0)
-        ;
+    /* Wait for the workers; yield so that a worker sharing this core
+     * (more threads than cores) can finish its part. */
+    for (int spins = 0;
+         atomic_load_explicit(&pool->pending, memory_order_acquire) > 0;
+         spins++)
+        if (spins > 64)
+            sched_yield();
 }
 
 void pool_split(int64_t n, int n_parts, int part, int64_t align,
