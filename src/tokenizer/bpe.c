@@ -135,11 +135,14 @@ static void try_pair(const roj_vocab *v, bpe_scratch *sc, int32_t left)
     heap_push(sc, &p);
 }
 
-/* Appends the token of a byte that has none: the unknown token, or nothing
- * when the vocab has no unknown token either. */
+/* Appends the token of a byte that has none: the unknown token when the
+ * vocab has a real one. Many BPE vocabs name <|endoftext|> as their
+ * unknown token, which would end generation, so otherwise the byte is
+ * dropped, as llama.cpp does. */
 static roj_status push_untokenizable(const roj_vocab *v, tok_list *out)
 {
-    if (v->unk != ROJ_TOKEN_NULL)
+    if (v->unk != ROJ_TOKEN_NULL &&
+        v->tokens[v->unk].type == ROJ_TOKEN_TYPE_UNKNOWN)
         return tok_list_push(out, v->unk);
     return ROJ_OK;
 }

@@ -184,11 +184,9 @@ static roj_status append_piece(const roj_vocab *v, roj_token id,
 }
 
 /*
- * The SentencePiece space that roj_tokenize adds (at the start and after
- * each special token) is removed again, and so is the space WordPiece puts
- * before its first word. Round trips are exact for BPE on any bytes when
- * the text holds no user-defined token text, and for SentencePiece on
- * valid UTF-8 without U+2581 (which reads back as a space).
+ * Removes the SentencePiece space that roj_tokenize adds (at the start and
+ * after each special token) and the space WordPiece puts before its first
+ * word; roj/tokenizer.h lists when the round trip is exact.
  */
 roj_status roj_detokenize(const roj_vocab *v, const roj_token *tokens,
                           size_t n_tokens, unsigned flags, char **text,
