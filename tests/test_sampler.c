@@ -205,6 +205,65 @@ static void sampler_top_p_cumulative(void **state)
     roj_sampler_free(s);
 }
 
+static int compare_desc(const void *pa, const void *pb)
+{
+    const sample_candidate *a = pa, *b = pb;
+    if (a->logit != b->logit)
+        return a->logit > b->logit ? -1 : 1;
+    return a->id < b->id ? -1 : 1;
+}
+
+/* Large vocabularies go through the partial-selection path of top-p; the
+ * kept list must equal a full sort followed by the cumulative cut. */
+static void sampler_top_p_large_vocab(void **state)
+{
+    (void)state;
+    const int32_t n = 20000;
+    float *logits = malloc((size_t)n * sizeof *logits);
+    sample_candidate *ref = malloc((size_t)n * sizeof *ref);
+    const float tops[4] = {0.3f, 0.9f, 0.99f, 0.999999f};
+    uint64_t rng = 3;
+
+    assert_non_null(logits);
+    assert_non_null(ref);
+    for (int32_t i = 0; i < n; i++)
+        logits[i] = test_rand_float(&rng, -4.0f, 4.0f);
+    for (int t = 0; t < 4; t++) {
+        roj_sampler_params p = plain_params();
+        const sample_candidate *c = NULL;
+        int32_t kept = 0, want = n;
+        double total = 0.0, cum = 0.0;
+        float max = -INFINITY;
+
+        p.top_p = tops[t];
+        roj_sampler *s = make_sampler(&p, n);
+        assert_int_equal(sampler_filter(s, logits, &c, &kept), ROJ_OK);
+        for (int32_t i = 0; i < n; i++) {
+            ref[i].id = i;
+            ref[i].logit = logits[i];
+            if (logits[i] > max)
+                max = logits[i];
+        }
+        for (int32_t i = 0; i < n; i++)
+            total += sample_exp((double)logits[i] - (double)max);
+        qsort(ref, (size_t)n, sizeof *ref, compare_desc);
+        for (int32_t i = 0; i < n; i++) {
+            cum += sample_exp((double)ref[i].logit - (double)max) / total;
+            if (cum >= (double)tops[t]) {
+                want = i + 1;
+                break;
+            }
+        }
+        printf("  top_p %g keeps %d of %d\n", (double)tops[t], kept, n);
+        assert_int_equal(kept, want);
+        for (int32_t i = 0; i < kept; i++)
+            assert_int_equal(c[i].id, ref[i].id);
+        roj_sampler_free(s);
+    }
+    free(logits);
+    free(ref);
+}
+
 static void sampler_min_p_threshold(void **state)
 {
     (void)state;
@@ -897,6 +956,7 @@ int main(void)
         cmocka_unit_test(sampler_reset_restarts_sequence),
         cmocka_unit_test(sampler_top_k_keeps_k),
         cmocka_unit_test(sampler_top_p_cumulative),
+        cmocka_unit_test(sampler_top_p_large_vocab),
         cmocka_unit_test(sampler_min_p_threshold),
         cmocka_unit_test(sampler_penalties_exact),
         cmocka_unit_test(sampler_temperature_scales),

@@ -21,6 +21,7 @@ struct roj_sampler {
     int32_t history_next;     /* slot the next token goes to */
     int32_t *counts;          /* (n_vocab) scratch, zero between calls */
     sample_candidate *cands;  /* (n_vocab) candidate list */
+    sample_candidate *spare;  /* (n_vocab) copy for the top-p search */
     double *weights;          /* (n_vocab) softmax numerators */
 };
 
@@ -88,8 +89,10 @@ roj_status roj_sampler_create(const roj_sampler_params *params,
                         sizeof *s->history);
     s->counts = calloc((size_t)n_vocab, sizeof *s->counts);
     s->cands = malloc((size_t)n_vocab * sizeof *s->cands);
+    s->spare = malloc((size_t)n_vocab * sizeof *s->spare);
     s->weights = malloc((size_t)n_vocab * sizeof *s->weights);
-    if (!s->history || !s->counts || !s->cands || !s->weights) {
+    if (!s->history || !s->counts || !s->cands || !s->spare ||
+        !s->weights) {
         roj_sampler_free(s);
         return roj_error(ROJ_ERR_NOMEM,
                          "sampler: out of memory for %d tokens", n_vocab);
@@ -106,6 +109,7 @@ void roj_sampler_free(roj_sampler *sampler)
     free(sampler->history);
     free(sampler->counts);
     free(sampler->cands);
+    free(sampler->spare);
     free(sampler->weights);
     free(sampler);
 }
@@ -251,19 +255,53 @@ static double softmax_weights(const sample_candidate *c, int32_t n,
     return sum;
 }
 
-/* Keeps the shortest prefix of the sorted list whose probability mass
- * reaches p (at least one token). */
-static int32_t apply_top_p(roj_sampler *s, int32_t n, float p)
+/* Length of the shortest prefix of c (sorted) whose mass, relative to
+ * total, reaches p; 0 if all n together stay below p. */
+static int32_t top_p_prefix(const sample_candidate *c, int32_t n, float max,
+                            double total, float p)
 {
-    double sum = softmax_weights(s->cands, n, s->weights);
     double cum = 0.0;
-
     for (int32_t i = 0; i < n; i++) {
-        cum += s->weights[i] / sum;
+        cum += sample_exp((double)c[i].logit - (double)max) / total;
         if (cum >= (double)p)
             return i + 1;
     }
-    return n;
+    return 0;
+}
+
+/*
+ * Keeps the shortest list of best tokens whose probability mass reaches p
+ * (at least one token), leaving it sorted. Unsorted input is not sorted
+ * whole: the best 256, 1024, ... tokens are tried first, because real
+ * models reach p within a few hundred tokens and a full sort of a 150k
+ * vocab costs tens of milliseconds.
+ */
+static int32_t apply_top_p(roj_sampler *s, int32_t n, float p, bool sorted)
+{
+    float max = s->cands[0].logit;
+    double total = 0.0;
+    int32_t kept;
+
+    /* Softmax denominator, summed in list order. */
+    for (int32_t i = 1; i < n; i++)
+        if (s->cands[i].logit > max)
+            max = s->cands[i].logit;
+    for (int32_t i = 0; i < n; i++)
+        total += sample_exp((double)s->cands[i].logit - (double)max);
+
+    for (int32_t k = 256; !sorted && k < n; k *= 4) {
+        memcpy(s->spare, s->cands, (size_t)n * sizeof *s->spare);
+        apply_top_k(s->spare, n, k);
+        kept = top_p_prefix(s->spare, k, max, total, p);
+        if (kept > 0) {
+            memcpy(s->cands, s->spare, (size_t)kept * sizeof *s->cands);
+            return kept;
+        }
+    }
+    if (!sorted)
+        qsort(s->cands, (size_t)n, sizeof *s->cands, compare_candidates);
+    kept = top_p_prefix(s->cands, n, max, total, p);
+    return kept > 0 ? kept : n;
 }
 
 /* Keeps tokens whose probability is at least min_p times the largest,
@@ -310,12 +348,8 @@ roj_status sampler_filter(roj_sampler *s, const float *logits,
         n = apply_top_k(s->cands, n, p->top_k);
         sorted = true;
     }
-    if (p->top_p < 1.0f) {
-        if (!sorted)
-            qsort(s->cands, (size_t)n, sizeof *s->cands,
-                  compare_candidates);
-        n = apply_top_p(s, n, p->top_p);
-    }
+    if (p->top_p < 1.0f)
+        n = apply_top_p(s, n, p->top_p, sorted);
     if (p->min_p > 0.0f)
         n = apply_min_p(s, n, p->min_p);
     for (int32_t i = 0; i < n; i++)
