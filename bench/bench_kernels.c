@@ -8,7 +8,8 @@
  * GEMV reports GB/s of weight bytes read. With --cold each call reads a
  * different copy of the matrix (256 MiB in total), so the weights come
  * from L3 or DRAM as in a real decode step instead of from L2. GEMM
- * reports GFLOP/s counting a multiply-add as 2 operations.
+ * reports GFLOP/s counting a multiply-add as 2 operations. Times are
+ * thread CPU time.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -38,10 +39,12 @@ static const enum roj_type types[] = {
     ROJ_TYPE_Q4_K, ROJ_TYPE_Q5_K, ROJ_TYPE_Q6_K,
 };
 
+/* Thread CPU time, so time slices lost to other processes on a shared
+ * machine do not count (cache and memory contention still do). */
 static double now_seconds(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
@@ -190,7 +193,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_kernels: ISA %s is not available here\n", isa);
         return 1;
     }
-    printf("isa %s, cpu: %s, median of %d runs, 1 thread%s\n", kern_isa(),
+    printf("isa %s, cpu: %s, median of %d runs, 1 thread, CPU time%s\n",
+           kern_isa(),
            kern_cpu_features(), runs, cold ? ", cold weights" : "");
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
         if (only && strcmp(only, qtype_name(types[t])) != 0)

@@ -93,6 +93,38 @@ static void detect_arm(void)
 }
 #endif
 
+/* Per-thread scratch buffer; the key's destructor frees it at thread exit. */
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static _Thread_local void *scratch_ptr;
+static _Thread_local size_t scratch_cap;
+
+static void scratch_key_create(void)
+{
+    (void)pthread_key_create(&scratch_key, free);
+}
+
+void *kern_scratch(size_t bytes)
+{
+    if (bytes <= scratch_cap)
+        return scratch_ptr;
+    pthread_once(&scratch_once, scratch_key_create);
+    size_t cap = (bytes + 63) / 64 * 64;
+    void *ptr = aligned_alloc(64, cap);
+    if (ptr == NULL)
+        return NULL;
+    free(scratch_ptr);
+    scratch_ptr = ptr;
+    scratch_cap = cap;
+    (void)pthread_setspecific(scratch_key, ptr);
+    return ptr;
+}
+
+void kern_scalar_matmul(enum roj_type type, const kern_mm_args *args)
+{
+    tables[ISA_SCALAR].matmul[type](args);
+}
+
 static void append_feature(int present, const char *name)
 {
     size_t len = strlen(feature_text);

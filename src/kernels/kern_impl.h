@@ -68,6 +68,15 @@ void kern_quantize_row_f32(const float *x, void *act, int64_t n);
 int kern_scalar_dequantize(enum roj_type type, const void *row, float *out,
                            int64_t n);
 
+/* Returns a 64-byte aligned buffer of at least bytes owned by the calling
+ * thread, valid until its next call on this thread (freed at thread exit),
+ * or NULL when allocation fails. Kernels use it for prepared activations. */
+void *kern_scratch(size_t bytes);
+
+/* Runs the scalar reference product of a weight type (the fallback when a
+ * fast kernel cannot get scratch memory). */
+void kern_scalar_matmul(enum roj_type type, const kern_mm_args *args);
+
 /* Unpacks the eight 6-bit scales and mins of a Q4_K / Q5_K block. */
 static inline void kern_unpack_k4_scales(const uint8_t q[12], uint8_t sc[8],
                                          uint8_t mn[8])

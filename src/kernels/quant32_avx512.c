@@ -174,23 +174,59 @@ INLINE q32_apair q32_act(int kind, const uint8_t *blk)
     return a;
 }
 
-INLINE __m512 q32_step(int kind, __m512 acc, const q32_wpair *w, const q32_apair *a)
+/* Activation pair b / b + 1 of one token, prepared once per call so the
+ * tiles spend no instructions on it: the values, the offset correction
+ * (or, for the _1 types, the s / 8 vector) and the scales. */
+typedef struct {
+    __m512i a;
+    __m512i c;
+    __m512 d;
+} q32_rec;
+
+/* Prepares the records of tokens t0 .. t0 + nt - 1: (nt, n_pairs). An odd
+ * last block is paired with a zero block. */
+INLINE void q32_prepare(int kind, const kern_mm_args *p, int64_t t0, int64_t nt,
+                        q32_rec *rec)
 {
-    __m512i s = _mm512_dpbusd_epi32(a->corr, w->u, a->a);
+    const int abs_ = q32_has_min(kind) ? sizeof(block_q8_1) : sizeof(block_q8_0);
+    const int64_t nb = p->n_in / 32, n_pairs = (nb + 1) / 2;
+
+    for (int64_t t = 0; t < nt; t++) {
+        const uint8_t *row = p->act + (size_t)(t0 + t) * p->act_row_bytes;
+        for (int64_t bp = 0; bp < n_pairs; bp++) {
+            uint8_t pad[2 * sizeof(block_q8_1)] = {0};
+            const uint8_t *blk = row + 2 * bp * abs_;
+            if (2 * bp + 1 == nb) {
+                memcpy(pad, blk, abs_);
+                blk = pad;
+            }
+            q32_apair a = q32_act(kind, blk);
+            q32_rec *r = &rec[t * n_pairs + bp];
+            r->a = a.a;
+            r->c = q32_has_min(kind) ? _mm512_castps_si512(a.s) : a.corr;
+            r->d = a.d;
+        }
+    }
+}
+
+INLINE __m512 q32_step(int kind, __m512 acc, const q32_wpair *w, const q32_rec *a)
+{
+    __m512i init = q32_has_min(kind) ? _mm512_setzero_si512() : a->c;
+    __m512i s = _mm512_dpbusd_epi32(init, w->u, a->a);
     acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(w->d, a->d), acc);
     if (q32_has_min(kind))
-        acc = _mm512_fmadd_ps(w->m, a->s, acc);
+        acc = _mm512_fmadd_ps(w->m, _mm512_castsi512_ps(a->c), acc);
     return acc;
 }
 
-/* Computes an nr x nt tile: rows r0.., tokens t0... */
+/* Computes an nr x nt tile: rows r0.., tokens whose records start at rec
+ * (n_pairs apart); writes y for tokens t0... */
 INLINE void q32_tile(int kind, int nr, int nt, const kern_mm_args *p, int64_t r0,
-                     int64_t t0)
+                     int64_t t0, const q32_rec *rec)
 {
     const int bs = q32_block_bytes(kind);
-    const int abs_ = q32_has_min(kind) ? sizeof(block_q8_1) : sizeof(block_q8_0);
-    const int64_t nb = p->n_in / 32;
-    const uint8_t *wr[8], *ar[4];
+    const int64_t nb = p->n_in / 32, n_pairs = (nb + 1) / 2;
+    const uint8_t *wr[8];
     __m512 acc[8][4];
 
     for (int r = 0; r < nr; r++) {
@@ -198,89 +234,121 @@ INLINE void q32_tile(int kind, int nr, int nt, const kern_mm_args *p, int64_t r0
         for (int t = 0; t < nt; t++)
             acc[r][t] = _mm512_setzero_ps();
     }
-    for (int t = 0; t < nt; t++)
-        ar[t] = p->act + (size_t)(t0 + t) * p->act_row_bytes;
-
-    int64_t b = 0;
-    for (; b + 2 <= nb; b += 2) {
+    int64_t bp = 0;
+    for (; bp < nb / 2; bp++) {
         q32_wpair w[8];
         for (int r = 0; r < nr; r++) {
+            const uint8_t *blk = wr[r] + 2 * bp * bs;
             if (nt == 1)
-                _mm_prefetch((const char *)wr[r] + b * bs + PREFETCH_BYTES,
-                             _MM_HINT_T0);
-            w[r] = q32_decode(kind, wr[r] + b * bs);
+                _mm_prefetch((const char *)blk + PREFETCH_BYTES, _MM_HINT_T0);
+            w[r] = q32_decode(kind, blk);
         }
-        for (int t = 0; t < nt; t++) {
-            q32_apair a = q32_act(kind, ar[t] + b * abs_);
+        for (int t = 0; t < nt; t++)
             for (int r = 0; r < nr; r++)
-                acc[r][t] = q32_step(kind, acc[r][t], &w[r], &a);
-        }
+                acc[r][t] = q32_step(kind, acc[r][t], &w[r], &rec[t * n_pairs + bp]);
     }
-    if (b < nb) {
+    if (bp < n_pairs) {
         /* Odd block count: pair the last block with a zero block. */
-        uint8_t wpad[2 * sizeof(block_q8_0)] = {0};
-        uint8_t apad[2 * sizeof(block_q8_1)] = {0};
         q32_wpair w[8];
         for (int r = 0; r < nr; r++) {
-            memcpy(wpad, wr[r] + b * bs, bs);
-            w[r] = q32_decode(kind, wpad);
+            uint8_t pad[2 * sizeof(block_q8_0)] = {0};
+            memcpy(pad, wr[r] + 2 * bp * bs, bs);
+            w[r] = q32_decode(kind, pad);
         }
-        for (int t = 0; t < nt; t++) {
-            memcpy(apad, ar[t] + b * abs_, abs_);
-            q32_apair a = q32_act(kind, apad);
+        for (int t = 0; t < nt; t++)
             for (int r = 0; r < nr; r++)
-                acc[r][t] = q32_step(kind, acc[r][t], &w[r], &a);
-        }
+                acc[r][t] = q32_step(kind, acc[r][t], &w[r], &rec[t * n_pairs + bp]);
     }
     for (int t = 0; t < nt; t++)
         for (int r = 0; r < nr; r++)
             p->y[(t0 + t) * p->y_stride + r0 + r] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
-/* One token: 8 rows per tile share each activation block. */
-INLINE void q32_gemv(int kind, const kern_mm_args *p)
-{
-    int64_t r = p->row_begin;
-    for (; r + 8 <= p->row_end; r += 8)
-        q32_tile(kind, 8, 1, p, r, 0);
-    for (; r < p->row_end; r++)
-        q32_tile(kind, 1, 1, p, r, 0);
-}
+/* Bytes of prepared activations a token block may use: about a fifth of
+ * L2, next to the weight rows being streamed. */
+#define SCRATCH_BYTES (384u << 10)
 
-INLINE void q32_matmul(int kind, const kern_mm_args *p)
+/* Returns 0, or -1 when no scratch memory could be allocated. */
+INLINE int q32_matmul(int kind, const kern_mm_args *p)
 {
+    const int64_t n_pairs = (p->n_in / 32 + 1) / 2;
+    const size_t tok_bytes = (size_t)n_pairs * sizeof(q32_rec);
+    int64_t tok_block = (int64_t)(SCRATCH_BYTES / tok_bytes);
+    tok_block = tok_block >= 4 ? tok_block / 4 * 4 : 1;
+    if (tok_block > p->n_tok)
+        tok_block = p->n_tok;
+    q32_rec *rec = kern_scratch(tok_bytes * (size_t)tok_block);
+    if (rec == NULL)
+        return -1;
+
     if (p->n_tok == 1) {
-        q32_gemv(kind, p);
-        return;
+        /* One token: 8 rows per tile share each activation record. */
+        int64_t r = p->row_begin;
+        q32_prepare(kind, p, 0, 1, rec);
+        for (; r + 8 <= p->row_end; r += 8)
+            q32_tile(kind, 8, 1, p, r, 0, rec);
+        for (; r < p->row_end; r++)
+            q32_tile(kind, 1, 1, p, r, 0, rec);
+        return 0;
     }
     const int64_t rows_full = p->row_begin + (p->row_end - p->row_begin) / 4 * 4;
-    const int64_t tok_block = kern_token_block(p->act_row_bytes, 4);
-
     for (int64_t tb = 0; tb < p->n_tok; tb += tok_block) {
         int64_t te = tb + tok_block < p->n_tok ? tb + tok_block : p->n_tok;
         int64_t te_full = tb + (te - tb) / 4 * 4;
-        for (int64_t r = p->row_begin; r < rows_full; r += 4) {
-            int64_t t = tb;
-            for (; t < te_full; t += 4)
-                q32_tile(kind, 4, 4, p, r, t);
-            for (; t < te; t++)
-                q32_tile(kind, 4, 1, p, r, t);
-        }
-        for (int64_t r = rows_full; r < p->row_end; r++) {
-            int64_t t = tb;
-            for (; t < te_full; t += 4)
-                q32_tile(kind, 1, 4, p, r, t);
-            for (; t < te; t++)
-                q32_tile(kind, 1, 1, p, r, t);
+        q32_prepare(kind, p, tb, te - tb, rec);
+        for (int64_t r = p->row_begin; r < p->row_end; r += 4) {
+            int full = r < rows_full;
+            for (int64_t t = tb; t < te;) {
+                const q32_rec *tr = rec + (t - tb) * n_pairs;
+                int four = t < te_full;
+                if (full && four)
+                    q32_tile(kind, 4, 4, p, r, t, tr);
+                else if (full)
+                    q32_tile(kind, 4, 1, p, r, t, tr);
+                else
+                    for (int64_t rr = r; rr < p->row_end; rr++) {
+                        if (four)
+                            q32_tile(kind, 1, 4, p, rr, t, tr);
+                        else
+                            q32_tile(kind, 1, 1, p, rr, t, tr);
+                    }
+                t += four ? 4 : 1;
+            }
         }
     }
+    return 0;
 }
 
-static void mm_q4_0(const kern_mm_args *p) { q32_matmul(Q32_Q4_0, p); }
-static void mm_q4_1(const kern_mm_args *p) { q32_matmul(Q32_Q4_1, p); }
-static void mm_q5_0(const kern_mm_args *p) { q32_matmul(Q32_Q5_0, p); }
-static void mm_q5_1(const kern_mm_args *p) { q32_matmul(Q32_Q5_1, p); }
-static void mm_q8_0(const kern_mm_args *p) { q32_matmul(Q32_Q8_0, p); }
+/* Each falls back to the scalar reference if scratch allocation fails. */
+static void mm_q4_0(const kern_mm_args *p)
+{
+    if (q32_matmul(Q32_Q4_0, p) != 0)
+        kern_scalar_matmul(ROJ_TYPE_Q4_0, p);
+}
+
+static void mm_q4_1(const kern_mm_args *p)
+{
+    if (q32_matmul(Q32_Q4_1, p) != 0)
+        kern_scalar_matmul(ROJ_TYPE_Q4_1, p);
+}
+
+static void mm_q5_0(const kern_mm_args *p)
+{
+    if (q32_matmul(Q32_Q5_0, p) != 0)
+        kern_scalar_matmul(ROJ_TYPE_Q5_0, p);
+}
+
+static void mm_q5_1(const kern_mm_args *p)
+{
+    if (q32_matmul(Q32_Q5_1, p) != 0)
+        kern_scalar_matmul(ROJ_TYPE_Q5_1, p);
+}
+
+static void mm_q8_0(const kern_mm_args *p)
+{
+    if (q32_matmul(Q32_Q8_0, p) != 0)
+        kern_scalar_matmul(ROJ_TYPE_Q8_0, p);
+}
 
 /* Sets the AVX-512 products of the 32-element block types. */
 void kern_avx512_fill_q32(kern_ops *ops);
