@@ -947,6 +947,39 @@ static void generate_context_full(void **state)
     close_tiny(f);
 }
 
+static void decode_tokens_small_batch(void **state)
+{
+    (void)state;
+    roj_model *m = NULL;
+    roj_context *ctx = NULL;
+    roj_context_params cp = roj_context_default_params();
+    roj_token t[48];
+
+    assert_int_equal(roj_model_open(
+        test_shared_path("fixtures/logits/tiny-f32.gguf"), &m), ROJ_OK);
+    cp.n_ctx = 48;
+    cp.n_batch = 5;
+    cp.n_threads = 1;
+    assert_int_equal(roj_context_create(m, &cp, &ctx), ROJ_OK);
+    for (int i = 0; i < 48; i++)
+        t[i] = 100 + i;
+    /* 40 tokens through a batch size of 5: the chunk shrinks to fit. */
+    assert_int_equal(roj_decode_tokens(ctx, 0, t, 40), ROJ_OK);
+    assert_int_equal(roj_seq_len(ctx, 0), 40);
+    assert_non_null(roj_get_logits(ctx, -1));
+    /* Failures change nothing. */
+    t[43] = 32000;
+    assert_int_equal(roj_decode_tokens(ctx, 0, t + 40, 8),
+                     ROJ_ERR_INVALID_ARG);
+    assert_non_null(strstr(roj_last_error(), "32000"));
+    assert_int_equal(roj_seq_len(ctx, 0), 40);
+    assert_int_equal(roj_decode_tokens(ctx, 0, t, 9), ROJ_ERR_CONTEXT_FULL);
+    assert_int_equal(roj_seq_len(ctx, 0), 40);
+    assert_int_equal(roj_decode_tokens(ctx, 3, t, 1), ROJ_ERR_INVALID_ARG);
+    roj_context_free(ctx);
+    roj_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -980,6 +1013,7 @@ int main(void)
         cmocka_unit_test(generate_greedy_matches_manual),
         cmocka_unit_test(generate_seed_and_stop),
         cmocka_unit_test(generate_context_full),
+        cmocka_unit_test(decode_tokens_small_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

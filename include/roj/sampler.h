@@ -222,7 +222,9 @@ roj_status roj_generate(roj_context *ctx, int32_t seq,
 
 /* Evaluates n tokens on sequence seq in chunks of at most 512 tokens
  * (halved while roj_decode rejects the chunk as larger than n_batch),
- * keeping the logits of the last token only. */
+ * keeping the logits of the last token only. A token id outside the
+ * vocab, a bad sequence (ROJ_ERR_INVALID_ARG) or too little room
+ * (ROJ_ERR_CONTEXT_FULL) fails before anything is evaluated. */
 roj_status roj_decode_tokens(roj_context *ctx, int32_t seq,
                              const roj_token *tokens, size_t n);
 

@@ -17,16 +17,46 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* Rejects what roj_decode would reject in a later chunk, so a failing
+ * call leaves the sequence as it was. */
+static roj_status check_tokens(roj_context *ctx, int32_t seq,
+                               const roj_token *tokens, size_t n)
+{
+    int32_t n_vocab = roj_model_n_vocab(roj_context_model(ctx));
+    int32_t len = roj_seq_len(ctx, seq);
+
+    if (seq < 0 || seq >= roj_context_n_seq(ctx))
+        return roj_error(ROJ_ERR_INVALID_ARG,
+                         "decode: sequence %d is outside 0 to %d", seq,
+                         roj_context_n_seq(ctx) - 1);
+    for (size_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= n_vocab)
+            return roj_error(ROJ_ERR_INVALID_ARG,
+                             "decode: token %d at index %zu is outside the "
+                             "vocabulary (0 to %d)", tokens[i], i,
+                             n_vocab - 1);
+    if ((size_t)len + n > (size_t)roj_context_n_ctx(ctx))
+        return roj_error(ROJ_ERR_CONTEXT_FULL,
+                         "decode: %zu tokens do not fit: sequence %d holds "
+                         "%d of %d positions", n, seq, len,
+                         roj_context_n_ctx(ctx));
+    return ROJ_OK;
+}
+
 roj_status roj_decode_tokens(roj_context *ctx, int32_t seq,
                              const roj_token *tokens, size_t n)
 {
     int32_t *seqs = NULL;
     size_t chunk = n < DECODE_CHUNK_MAX ? n : DECODE_CHUNK_MAX;
     size_t done = 0;
-    roj_status st = ROJ_OK;
+    bool size_known = false;
+    roj_status st;
 
     if (n == 0)
         return ROJ_OK;
+    st = check_tokens(ctx, seq, tokens, n);
+    if (st != ROJ_OK)
+        return st;
     seqs = malloc(chunk * sizeof *seqs);
     if (!seqs)
         return roj_error(ROJ_ERR_NOMEM, "decode: out of memory");
@@ -42,14 +72,16 @@ roj_status roj_decode_tokens(roj_context *ctx, int32_t seq,
             .logits = NULL,
         };
         st = roj_decode(ctx, &batch);
-        /* NOTE: context.h has no getter for n_batch, so a chunk larger
-         * than the context's batch size is retried at half the size. */
-        if (st == ROJ_ERR_INVALID_ARG && count > 1) {
+        /* NOTE: context.h has no getter for n_batch, so until a chunk
+         * succeeds, one rejected as invalid is retried at half the size
+         * (the ids and the sequence were checked above). */
+        if (st == ROJ_ERR_INVALID_ARG && count > 1 && !size_known) {
             chunk = count / 2;
             continue;
         }
         if (st != ROJ_OK)
             break;
+        size_known = true;
         done += count;
     }
     free(seqs);
