@@ -10,6 +10,7 @@
 #include <immintrin.h>
 
 #include "kernels/kern_impl.h"
+#include "quant/fp16.h"
 
 #define INLINE static inline __attribute__((always_inline))
 
@@ -207,6 +208,71 @@ static void v_f32_to_f16(const float *x, uint16_t *y, int64_t n)
     }
 }
 
+/* ---- activation quantizers ----
+ * Same arithmetic as the scalar ones in kern_scalar.c (amax / 127, 1 / d,
+ * round to nearest even), so the bytes are identical. */
+
+/* Scale and inverse scale of a block from its largest magnitude. */
+INLINE float q8_scale(__m512 amax, float *id)
+{
+    float d = _mm512_reduce_max_ps(amax) / 127.0f;
+    *id = d != 0.0f ? 1.0f / d : 0.0f;
+    return d;
+}
+
+/* Rounds 16 floats times id to int32 and stores them as 16 bytes. */
+INLINE __m512i q8_store16(int8_t *out, __m512 v, __m512 id)
+{
+    __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(v, id));
+    _mm_storeu_si128((__m128i *)out, _mm512_cvtepi32_epi8(q));
+    return q;
+}
+
+static void quantize_q8_0(const float *x, void *act, int64_t n)
+{
+    block_q8_0 *b = act;
+    for (int64_t i = 0; i < n / QK8_0; i++, x += QK8_0) {
+        __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+        float id;
+        float d = q8_scale(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)), &id);
+        b[i].d = fp32_to_fp16(d);
+        q8_store16(b[i].qs, v0, _mm512_set1_ps(id));
+        q8_store16(b[i].qs + 16, v1, _mm512_set1_ps(id));
+    }
+}
+
+static void quantize_q8_1(const float *x, void *act, int64_t n)
+{
+    block_q8_1 *b = act;
+    for (int64_t i = 0; i < n / QK8_1; i++, x += QK8_1) {
+        __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+        float id;
+        float d = q8_scale(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)), &id);
+        __m512i q0 = q8_store16(b[i].qs, v0, _mm512_set1_ps(id));
+        __m512i q1 = q8_store16(b[i].qs + 16, v1, _mm512_set1_ps(id));
+        int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+        b[i].d = fp32_to_fp16(d);
+        b[i].s = fp32_to_fp16((float)sum * d);
+    }
+}
+
+static void quantize_q8_K(const float *x, void *act, int64_t n)
+{
+    block_q8_K *b = act;
+    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+        __m512 amax = _mm512_setzero_ps();
+        for (int j = 0; j < QK_K; j += 16)
+            amax = _mm512_max_ps(amax, _mm512_abs_ps(_mm512_loadu_ps(x + j)));
+        float id;
+        b[i].d = q8_scale(amax, &id);
+        for (int g = 0; g < QK_K / 16; g++) {
+            __m512i q = q8_store16(b[i].qs + 16 * g, _mm512_loadu_ps(x + 16 * g),
+                                   _mm512_set1_ps(id));
+            b[i].bsums[g] = (int16_t)_mm512_reduce_add_epi32(q);
+        }
+    }
+}
+
 void kern_avx512_fill(kern_ops *ops, const kern_cpu *cpu)
 {
     ops->matmul[ROJ_TYPE_F32] = mm_f32;
@@ -215,6 +281,9 @@ void kern_avx512_fill(kern_ops *ops, const kern_cpu *cpu)
         ops->matmul[ROJ_TYPE_BF16] = mm_bf16;
     kern_avx512_fill_q32(ops);
     kern_avx512_fill_kq(ops);
+    ops->quantize[ROJ_TYPE_Q8_0] = quantize_q8_0;
+    ops->quantize[ROJ_TYPE_Q8_1] = quantize_q8_1;
+    ops->quantize[ROJ_TYPE_Q8_K] = quantize_q8_K;
     ops->dot_f16 = v_dot_f16;
     ops->axpy_f16 = v_axpy_f16;
     ops->dot_f32 = v_dot_f32;
