@@ -45,6 +45,8 @@ void roj_context_free(roj_context *ctx);
 const roj_model *roj_context_model(const roj_context *ctx);
 int32_t roj_context_n_ctx(const roj_context *ctx);
 int32_t roj_context_n_seq(const roj_context *ctx);
+/* Most tokens one roj_decode call accepts. */
+int32_t roj_context_n_batch(const roj_context *ctx);
 /* Changes the number of worker threads (1 .. 256). */
 roj_status roj_context_set_threads(roj_context *ctx, int32_t n_threads);
 

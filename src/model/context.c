@@ -165,6 +165,7 @@ void roj_context_free(roj_context *c)
 const roj_model *roj_context_model(const roj_context *c) { return c->model; }
 int32_t roj_context_n_ctx(const roj_context *c) { return c->n_ctx; }
 int32_t roj_context_n_seq(const roj_context *c) { return c->n_seq; }
+int32_t roj_context_n_batch(const roj_context *c) { return c->n_batch; }
 
 roj_status roj_context_set_threads(roj_context *c, int32_t n_threads)
 {

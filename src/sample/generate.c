@@ -8,7 +8,6 @@
 #include "core/error.h"
 
 /* Largest chunk tried first; roj_context_params.n_batch defaults to it. */
-#define DECODE_CHUNK_MAX 512
 
 static double now_ms(void)
 {
@@ -47,13 +46,14 @@ roj_status roj_decode_tokens(roj_context *ctx, int32_t seq,
                              const roj_token *tokens, size_t n)
 {
     int32_t *seqs = NULL;
-    size_t chunk = n < DECODE_CHUNK_MAX ? n : DECODE_CHUNK_MAX;
+    size_t chunk = (size_t)roj_context_n_batch(ctx);
     size_t done = 0;
-    bool size_known = false;
     roj_status st;
 
     if (n == 0)
         return ROJ_OK;
+    if (chunk > n)
+        chunk = n;
     st = check_tokens(ctx, seq, tokens, n);
     if (st != ROJ_OK)
         return st;
@@ -72,16 +72,8 @@ roj_status roj_decode_tokens(roj_context *ctx, int32_t seq,
             .logits = NULL,
         };
         st = roj_decode(ctx, &batch);
-        /* NOTE: context.h has no getter for n_batch, so until a chunk
-         * succeeds, one rejected as invalid is retried at half the size
-         * (the ids and the sequence were checked above). */
-        if (st == ROJ_ERR_INVALID_ARG && count > 1 && !size_known) {
-            chunk = count / 2;
-            continue;
-        }
         if (st != ROJ_OK)
             break;
-        size_known = true;
         done += count;
     }
     free(seqs);
