@@ -124,7 +124,10 @@ static bool choose_shape(const struct demo_opts *o, synth_shape *shape)
         *shape = demo_shape;
         return true;
     }
-    return synth_preset(o->shape, shape) == ROJ_OK;
+    if (synth_preset(o->shape, shape) != ROJ_OK)
+        return false;
+    shape->n_vocab = 0; /* the vocabulary file decides */
+    return true;
 }
 
 /* ------------------------------------------------------------------ */
@@ -134,6 +137,7 @@ struct write_job {
     const char *path;
     const synth_shape *shape;
     roj_status status;
+    char message[512]; /* the worker thread's roj_last_error() */
     volatile int done;
 };
 
@@ -141,6 +145,7 @@ static void *write_thread(void *arg)
 {
     struct write_job *job = arg;
     job->status = synth_write_model(job->path, job->shape);
+    snprintf(job->message, sizeof job->message, "%s", roj_last_error());
     __atomic_store_n(&job->done, 1, __ATOMIC_RELEASE);
     return NULL;
 }
@@ -148,7 +153,7 @@ static void *write_thread(void *arg)
 /* Writes the F32 model, drawing the growth of path.tmp as progress. */
 static int write_model(const char *path, const synth_shape *shape)
 {
-    struct write_job job = {path, shape, ROJ_OK, 0};
+    struct write_job job = {path, shape, ROJ_OK, "", 0};
     uint64_t expected = 4 * synth_param_count(shape, 50257) +
                         file_size(shape->vocab_path);
     char tmp[PATH_MAX + 8];
@@ -166,8 +171,11 @@ static int write_model(const char *path, const synth_shape *shape)
         usleep(50 * 1000);
     }
     pthread_join(thread, NULL);
-    if (job.status != ROJ_OK)
-        return cli_runtime_error("demo", "cannot write the synthetic model");
+    if (job.status != ROJ_OK) {
+        fprintf(stderr, "\nroj demo: cannot write the synthetic model: %s\n",
+                job.message);
+        return CLI_EXIT_RUNTIME;
+    }
     cli_progress_finish(&bar);
     return CLI_EXIT_OK;
 }
@@ -352,7 +360,8 @@ int cmd_demo(int argc, char **argv)
          "ggml-vocab-gpt-2.gguf of the shared fixtures)"},
         {NULL, "--shape", CLI_STRING, &o.shape, "NAME",
          "model shape: demo-16m, tiny, smollm2-135m-shape or "
-         "qwen-0.5b-shape (default demo-16m)"},
+         "qwen-0.5b-shape; the vocabulary size is the --vocab file's "
+         "(default demo-16m)"},
         {"-p", "--prompt", CLI_STRING, &o.prompt, "TEXT",
          "prompt of each generation"},
         {"-n", "--n-predict", CLI_INT, &o.n_predict, "N",

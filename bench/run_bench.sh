@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Measures roj's speed on synthetic models and, when LLAMA_BENCH names a
+# llama-bench binary, llama.cpp's on the same files.
+#
+# 1. Builds roj (scripts/build.sh).
+# 2. Writes the F32 models with the seeded generator (`roj demo --shape S
+#    --write-f32 FILE`) and quantizes them with `roj quantize`, once, into
+#    the cache folder.
+# 3. Runs `roj bench` (pp512 and tg128 on 1 and 2 threads) on every file,
+#    and pp32+tg1 on the tiny model (6.5 M parameters) as a latency test of
+#    a small specialist model. With LLAMA_BENCH set, llama-bench runs the
+#    same tests right after roj on each file.
+# 4. Prints markdown tables: speeds (and roj / llama.cpp ratios) and peak
+#    resident memory against file size plus KV cache.
+#
+# Environment (all optional):
+#   LLAMA_BENCH        path of llama.cpp's llama-bench
+#   ROJ_BUILD_DIR      roj build folder (default: build)
+#   ROJ_BENCH_CACHE    model folder (default ${XDG_CACHE_HOME:-~/.cache}/roj/bench)
+#   ROJ_BENCH_SHAPES   generator presets besides tiny (default
+#                      "smollm2-135m-shape qwen-0.5b-shape"; "" for tiny only)
+#   ROJ_BENCH_TYPES    types for roj quantize (default "F16 Q8_0 Q4_0 Q4_K_M")
+#   ROJ_BENCH_THREADS  thread counts (default 1,2)
+#   ROJ_BENCH_REPS     repetitions per test (default 5)
+#   ROJ_SHARED_DIR     shared fixtures, for the GPT-2 vocabulary
+# Raw JSON lines are kept in $ROJ_BENCH_CACHE/results/.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${ROJ_BUILD_DIR:-$root/build}
+cache=${ROJ_BENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/roj/bench}
+shapes=${ROJ_BENCH_SHAPES-smollm2-135m-shape qwen-0.5b-shape}
+types=${ROJ_BENCH_TYPES:-F16 Q8_0 Q4_0 Q4_K_M}
+threads=${ROJ_BENCH_THREADS:-1,2}
+reps=${ROJ_BENCH_REPS:-5}
+llama_bench=${LLAMA_BENCH:-}
+
+if [[ -n $llama_bench && ! -x $llama_bench ]]; then
+    echo "run_bench.sh: LLAMA_BENCH=$llama_bench is not an executable" >&2
+    exit 2
+fi
+ROJ_BUILD_DIR=$build "$root/scripts/build.sh" >/dev/null
+roj=$build/roj
+results=$cache/results
+mkdir -p "$cache" "$results"
+
+# Models --------------------------------------------------------------
+files=()
+for shape in $shapes tiny; do
+    f32=$cache/$shape-f32.gguf
+    if [[ ! -f $f32 ]]; then
+        echo "run_bench.sh: writing $f32" >&2
+        "$roj" demo --shape "$shape" --write-f32 "$f32"
+    fi
+    for type in $types; do
+        out=$cache/$shape-${type,,}.gguf
+        if [[ ! -f $out ]]; then
+            echo "run_bench.sh: quantizing $out" >&2
+            "$roj" quantize -q "$f32" "$out" "$type"
+        fi
+        files+=("$out")
+    done
+done
+
+# Runs ----------------------------------------------------------------
+# Test options per file: the tiny model gets the latency test only.
+test_args() {
+    case $(basename "$1") in
+        tiny-*) echo "-p 0 -n 0 -pg 32,1" ;;
+        *) echo "-p 512 -n 128" ;;
+    esac
+}
+
+: >"$results/roj.jsonl"
+: >"$results/llama.jsonl"
+: >"$results/memory.txt"
+for f in "${files[@]}"; do
+    read -r -a targs <<<"$(test_args "$f")"
+    echo "run_bench.sh: roj bench $(basename "$f")" >&2
+    "$roj" bench -m "$f" "${targs[@]}" -t "$threads" -r "$reps" -o jsonl -v \
+        >>"$results/roj.jsonl" 2>"$results/roj.err"
+    grep 'peak RSS' "$results/roj.err" >>"$results/memory.txt" || true
+    if [[ -n $llama_bench ]]; then
+        echo "run_bench.sh: llama-bench $(basename "$f")" >&2
+        "$llama_bench" -m "$f" "${targs[@]}" -t "$threads" -r "$reps" \
+            -o jsonl >>"$results/llama.jsonl" 2>/dev/null
+    fi
+done
+
+# Tables --------------------------------------------------------------
+# Prints "file<TAB>n_prompt<TAB>n_gen<TAB>n_threads<TAB>avg_ts<TAB>stddev_ts
+# <TAB>model_size" for each JSON line of llama-bench or roj bench.
+extract() {
+    awk '
+    function field(name,    m) {
+        if (match($0, "\"" name "\": *\"[^\"]*\"")) {
+            m = substr($0, RSTART, RLENGTH)
+            sub("^\"" name "\": *\"", "", m)
+            sub("\"$", "", m)
+            return m
+        }
+        if (match($0, "\"" name "\": *-?[0-9.eE+-]+")) {
+            m = substr($0, RSTART, RLENGTH)
+            sub("^\"" name "\": *", "", m)
+            return m
+        }
+        return ""
+    }
+    {
+        n = split(field("model_filename"), parts, "/")
+        printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", parts[n], field("n_prompt"),
+               field("n_gen"), field("n_threads"), field("avg_ts"),
+               field("stddev_ts"), field("model_size")
+    }' "$1"
+}
+
+extract "$results/roj.jsonl" >"$results/roj.tsv"
+extract "$results/llama.jsonl" >"$results/llama.tsv"
+
+echo
+echo "| model file | size MiB | test | threads | roj t/s | llama.cpp t/s | roj / llama.cpp |"
+echo "| --- | ---: | --- | ---: | ---: | ---: | ---: |"
+awk -F'\t' '
+    function test_name(p, g) {
+        if (p > 0 && g > 0) return "pp" p "+tg" g
+        if (p > 0) return "pp" p
+        return "tg" g
+    }
+    FILENAME == ARGV[1] { ref[$1 SUBSEP $2 SUBSEP $3 SUBSEP $4] = $5; next }
+    {
+        key = $1 SUBSEP $2 SUBSEP $3 SUBSEP $4
+        other = (key in ref) ? sprintf("%.2f", ref[key]) : "-"
+        ratio = (key in ref && ref[key] > 0) ? sprintf("%.2f", $5 / ref[key]) : "-"
+        printf "| %s | %.1f | %s | %s | %.2f ± %.2f | %s | %s |\n", $1,
+               $7 / 1048576, test_name($2, $3), $4, $5, $6, other, ratio
+    }' "$results/llama.tsv" "$results/roj.tsv"
+
+echo
+echo "| roj bench run (peak resident memory) |"
+echo "| --- |"
+sed 's/^roj bench: /| /; s/$/ |/' "$results/memory.txt"
