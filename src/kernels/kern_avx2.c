@@ -67,24 +67,32 @@ INLINE void ftile(int kind, int nr, int nt, const kern_mm_args *p, int64_t r0, i
     __m256 acc[4][4];
     const int64_t n = p->n_in, n8 = n / 8 * 8;
 
+    #pragma GCC unroll 8
     for (int r = 0; r < nr; r++) {
         wr[r] = p->w + (size_t)(r0 + r) * p->w_row_bytes;
+        #pragma GCC unroll 8
         for (int t = 0; t < nt; t++)
             acc[r][t] = _mm256_setzero_ps();
     }
+    #pragma GCC unroll 8
     for (int t = 0; t < nt; t++)
         ar[t] = p->act + (size_t)(t0 + t) * p->act_row_bytes;
     for (int64_t i = 0; i < n8; i += 8) {
         __m256 w[4];
+        #pragma GCC unroll 8
         for (int r = 0; r < nr; r++)
             w[r] = fw8(kind, wr[r], i);
+        #pragma GCC unroll 8
         for (int t = 0; t < nt; t++) {
             __m256 a = fa8(kind, ar[t], i);
+            #pragma GCC unroll 8
             for (int r = 0; r < nr; r++)
                 acc[r][t] = _mm256_fmadd_ps(w[r], a, acc[r][t]);
         }
     }
+    #pragma GCC unroll 8
     for (int t = 0; t < nt; t++) {
+        #pragma GCC unroll 8
         for (int r = 0; r < nr; r++) {
             float sum = hsum8(acc[r][t]);
             for (int64_t i = n8; i < n; i++)

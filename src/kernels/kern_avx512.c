@@ -14,6 +14,9 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
+/* See PREFETCH_BYTES in quant32_avx512.c. */
+#define PREFETCH_BYTES 4096
+
 void kern_avx512_fill_q32(kern_ops *ops);
 void kern_avx512_fill_kq(kern_ops *ops);
 
@@ -38,25 +41,37 @@ INLINE void ftile(int kind, int nr, int nt, const kern_mm_args *p, int64_t r0,
     __m512 acc[4][4];
     const int64_t n = p->n_in;
 
+    #pragma GCC unroll 8
     for (int r = 0; r < nr; r++) {
         wr[r] = p->w + (size_t)(r0 + r) * p->w_row_bytes;
+        #pragma GCC unroll 8
         for (int t = 0; t < nt; t++)
             acc[r][t] = _mm512_setzero_ps();
     }
+    #pragma GCC unroll 8
     for (int t = 0; t < nt; t++)
         ar[t] = (const float *)(p->act + (size_t)(t0 + t) * p->act_row_bytes);
     for (int64_t i = 0; i < n; i += 16) {
         __mmask16 k = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
         __m512 w[4];
-        for (int r = 0; r < nr; r++)
+        #pragma GCC unroll 8
+        for (int r = 0; r < nr; r++) {
+            if (nt == 1 && (kind == F_F32 || (i & 31) == 0))
+                _mm_prefetch((const char *)wr[r] + i * (kind == F_F32 ? 4 : 2) +
+                                 PREFETCH_BYTES, _MM_HINT_T0);
             w[r] = fw_load(kind, wr[r], i, k);
+        }
+        #pragma GCC unroll 8
         for (int t = 0; t < nt; t++) {
             __m512 a = _mm512_maskz_loadu_ps(k, ar[t] + i);
+            #pragma GCC unroll 8
             for (int r = 0; r < nr; r++)
                 acc[r][t] = _mm512_fmadd_ps(w[r], a, acc[r][t]);
         }
     }
+    #pragma GCC unroll 8
     for (int t = 0; t < nt; t++)
+        #pragma GCC unroll 8
         for (int r = 0; r < nr; r++)
             p->y[(t0 + t) * p->y_stride + r0 + r] = _mm512_reduce_add_ps(acc[r][t]);
 }
@@ -68,25 +83,36 @@ INLINE void bftile(int nr, int nt, const kern_mm_args *p, int64_t r0, int64_t t0
     __m512 acc[4][4];
     const int64_t n = p->n_in;
 
+    #pragma GCC unroll 8
     for (int r = 0; r < nr; r++) {
         wr[r] = (const uint16_t *)(p->w + (size_t)(r0 + r) * p->w_row_bytes);
+        #pragma GCC unroll 8
         for (int t = 0; t < nt; t++)
             acc[r][t] = _mm512_setzero_ps();
     }
+    #pragma GCC unroll 8
     for (int t = 0; t < nt; t++)
         ar[t] = (const uint16_t *)(p->act + (size_t)(t0 + t) * p->act_row_bytes);
     for (int64_t i = 0; i < n; i += 32) {
         __mmask32 k = n - i >= 32 ? 0xFFFFFFFFu : (__mmask32)((1u << (n - i)) - 1);
         __m512bh w[4];
-        for (int r = 0; r < nr; r++)
+        #pragma GCC unroll 8
+        for (int r = 0; r < nr; r++) {
+            if (nt == 1)
+                _mm_prefetch((const char *)(wr[r] + i) + PREFETCH_BYTES, _MM_HINT_T0);
             w[r] = (__m512bh)_mm512_maskz_loadu_epi16(k, wr[r] + i);
+        }
+        #pragma GCC unroll 8
         for (int t = 0; t < nt; t++) {
             __m512bh a = (__m512bh)_mm512_maskz_loadu_epi16(k, ar[t] + i);
+            #pragma GCC unroll 8
             for (int r = 0; r < nr; r++)
                 acc[r][t] = _mm512_dpbf16_ps(acc[r][t], w[r], a);
         }
     }
+    #pragma GCC unroll 8
     for (int t = 0; t < nt; t++)
+        #pragma GCC unroll 8
         for (int r = 0; r < nr; r++)
             p->y[(t0 + t) * p->y_stride + r0 + r] = _mm512_reduce_add_ps(acc[r][t]);
 }

@@ -76,6 +76,7 @@ INLINE void k4_scale_vectors(kq_block *k, const uint8_t *scales, float dmin)
     k4_scales64(scales, &sc, &mn);
     __m512i sc16 = _mm512_cvtepu8_epi16(_mm256_castsi128_si256(
         _mm_cvtsi64_si128((long long)sc)));
+    #pragma GCC unroll 8
     for (int i = 0; i < 4; i++) {
         __m512i idx = _mm512_mask_blend_epi16(0xFFFF0000u, _mm512_set1_epi16(2 * i),
                                               _mm512_set1_epi16(2 * i + 1));
@@ -89,6 +90,7 @@ INLINE void k4_scale_vectors(kq_block *k, const uint8_t *scales, float dmin)
 
 INLINE void kq_decode_q4(kq_block *k, const block_q4_K *b)
 {
+    #pragma GCC unroll 8
     for (int i = 0; i < 4; i++)
         k->u[i] = nibbles64(b->qs + 32 * i);
     k4_scale_vectors(k, b->scales, fp16_to_fp32(b->dmin));
@@ -98,6 +100,7 @@ INLINE void kq_decode_q4(kq_block *k, const block_q4_K *b)
 INLINE void kq_decode_q5(kq_block *k, const block_q5_K *b)
 {
     __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)b->qh));
+    #pragma GCC unroll 8
     for (int i = 0; i < 4; i++) {
         __m512i bits = _mm512_mask_blend_epi8(0xFFFFFFFF00000000ull,
                                               _mm512_set1_epi8((char)(1 << (2 * i))),
@@ -121,6 +124,7 @@ INLINE void kq_decode_q6(kq_block *k, const block_q6_K *b)
                                                 _mm512_set1_epi16(2));
     const __m512i shr = _mm512_mask_blend_epi16(0xFFFF0000u, _mm512_setzero_si512(),
                                                 _mm512_set1_epi16(2));
+    #pragma GCC unroll 8
     for (int n = 0; n < 2; n++) {
         __m512i l = _mm512_loadu_si512(b->ql + 64 * n);
         __m512i h = _mm512_broadcast_i64x4(
@@ -133,6 +137,7 @@ INLINE void kq_decode_q6(kq_block *k, const block_q6_K *b)
     }
     __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
     __m512i sc512 = _mm512_castsi256_si512(sc16);
+    #pragma GCC unroll 8
     for (int c = 0; c < 4; c++) {
         __m512i idx = _mm512_set_epi16(
             4 * c + 3, 4 * c + 3, 4 * c + 3, 4 * c + 3, 4 * c + 3, 4 * c + 3, 4 * c + 3,
@@ -165,6 +170,7 @@ INLINE __m512 kq_step(int kind, __m512 acc, const kq_block *k, const block_q8_K 
     if (kind == KQ_Q6_K)
         isum = _mm512_zextsi256_si512(
             _mm256_dpwssd_epi32(_mm256_setzero_si256(), k->sc32, bsums));
+    #pragma GCC unroll 8
     for (int i = 0; i < 4; i++) {
         __m512i q = _mm512_loadu_si512(a->qs + 64 * i);
         isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(k->u[i], q), k->sc[i]);
@@ -187,6 +193,7 @@ INLINE void kq_tile(int kind, int nt, const kern_mm_args *p, int64_t r, int64_t 
     const block_q8_K *ar[8];
     __m512 acc[8];
 
+    #pragma GCC unroll 8
     for (int t = 0; t < nt; t++) {
         ar[t] = (const block_q8_K *)(p->act + (size_t)(t0 + t) * p->act_row_bytes);
         acc[t] = _mm512_setzero_ps();
@@ -198,9 +205,11 @@ INLINE void kq_tile(int kind, int nt, const kern_mm_args *p, int64_t r, int64_t 
                 _mm_prefetch((const char *)w + b * bs + line + PREFETCH_BYTES,
                              _MM_HINT_T0);
         kq_decode(kind, &k, w + b * bs);
+        #pragma GCC unroll 8
         for (int t = 0; t < nt; t++)
             acc[t] = kq_step(kind, acc[t], &k, ar[t] + b);
     }
+    #pragma GCC unroll 8
     for (int t = 0; t < nt; t++)
         p->y[(t0 + t) * p->y_stride + r] = _mm512_reduce_add_ps(acc[t]);
 }

@@ -229,37 +229,46 @@ INLINE void q32_tile(int kind, int nr, int nt, const kern_mm_args *p, int64_t r0
     const uint8_t *wr[8];
     __m512 acc[8][4];
 
+    #pragma GCC unroll 8
     for (int r = 0; r < nr; r++) {
         wr[r] = p->w + (size_t)(r0 + r) * p->w_row_bytes;
+        #pragma GCC unroll 8
         for (int t = 0; t < nt; t++)
             acc[r][t] = _mm512_setzero_ps();
     }
     int64_t bp = 0;
     for (; bp < nb / 2; bp++) {
-        q32_wpair w[8];
+        /* Decode one row and use it at once, so only one decoded pair is
+         * live next to the nr x nt accumulators. */
+        #pragma GCC unroll 8
         for (int r = 0; r < nr; r++) {
             const uint8_t *blk = wr[r] + 2 * bp * bs;
             if (nt == 1)
                 _mm_prefetch((const char *)blk + PREFETCH_BYTES, _MM_HINT_T0);
-            w[r] = q32_decode(kind, blk);
+            q32_wpair w = q32_decode(kind, blk);
+            #pragma GCC unroll 8
+            for (int t = 0; t < nt; t++)
+                acc[r][t] = q32_step(kind, acc[r][t], &w, &rec[t * n_pairs + bp]);
         }
-        for (int t = 0; t < nt; t++)
-            for (int r = 0; r < nr; r++)
-                acc[r][t] = q32_step(kind, acc[r][t], &w[r], &rec[t * n_pairs + bp]);
     }
     if (bp < n_pairs) {
         /* Odd block count: pair the last block with a zero block. */
         q32_wpair w[8];
+        #pragma GCC unroll 8
         for (int r = 0; r < nr; r++) {
             uint8_t pad[2 * sizeof(block_q8_0)] = {0};
             memcpy(pad, wr[r] + 2 * bp * bs, bs);
             w[r] = q32_decode(kind, pad);
         }
+        #pragma GCC unroll 8
         for (int t = 0; t < nt; t++)
+            #pragma GCC unroll 8
             for (int r = 0; r < nr; r++)
                 acc[r][t] = q32_step(kind, acc[r][t], &w[r], &rec[t * n_pairs + bp]);
     }
+    #pragma GCC unroll 8
     for (int t = 0; t < nt; t++)
+        #pragma GCC unroll 8
         for (int r = 0; r < nr; r++)
             p->y[(t0 + t) * p->y_stride + r0 + r] = _mm512_reduce_add_ps(acc[r][t]);
 }

@@ -166,24 +166,32 @@ INLINE void q32_tile(int vnni, int kind, int nr, int nt, const kern_mm_args *p,
     const uint8_t *wr[4], *ar[4];
     __m256 acc[4][4];
 
+    #pragma GCC unroll 8
     for (int r = 0; r < nr; r++) {
         wr[r] = p->w + (size_t)(r0 + r) * p->w_row_bytes;
+        #pragma GCC unroll 8
         for (int t = 0; t < nt; t++)
             acc[r][t] = _mm256_setzero_ps();
     }
+    #pragma GCC unroll 8
     for (int t = 0; t < nt; t++)
         ar[t] = p->act + (size_t)(t0 + t) * p->act_row_bytes;
     for (int64_t b = 0; b < p->n_in / 32; b++) {
         q32_w w[4];
+        #pragma GCC unroll 8
         for (int r = 0; r < nr; r++)
             w[r] = q32_decode(kind, wr[r] + b * bs);
+        #pragma GCC unroll 8
         for (int t = 0; t < nt; t++) {
             q32_a a = q32_act(vnni, kind, ar[t] + b * abs_);
+            #pragma GCC unroll 8
             for (int r = 0; r < nr; r++)
                 acc[r][t] = q32_step(vnni, kind, acc[r][t], &w[r], &a);
         }
     }
+    #pragma GCC unroll 8
     for (int t = 0; t < nt; t++)
+        #pragma GCC unroll 8
         for (int r = 0; r < nr; r++)
             p->y[(t0 + t) * p->y_stride + r0 + r] = hsum8(acc[r][t]);
 }
@@ -270,6 +278,7 @@ INLINE void kq_tile(int vnni, int kind, int nt, const kern_mm_args *p, int64_t r
     const block_q8_K *ar[4];
     __m256 acc[4];
 
+    #pragma GCC unroll 8
     for (int t = 0; t < nt; t++) {
         ar[t] = (const block_q8_K *)(p->act + (size_t)(t0 + t) * p->act_row_bytes);
         acc[t] = _mm256_setzero_ps();
@@ -295,6 +304,7 @@ INLINE void kq_tile(int vnni, int kind, int nt, const kern_mm_args *p, int64_t r
         }
         __m256i sc16 = _mm256_loadu_si256((const __m256i *)sc);
         __m256i isum[4];
+        #pragma GCC unroll 8
         for (int t = 0; t < nt; t++) {
             __m256i bsums = _mm256_loadu_si256((const __m256i *)ar[t][b].bsums);
             if (kind == KQ_Q6_K)
@@ -303,11 +313,13 @@ INLINE void kq_tile(int vnni, int kind, int nt, const kern_mm_args *p, int64_t r
             else
                 isum[t] = _mm256_setzero_si256();
         }
+        #pragma GCC unroll 8
         for (int j = 0; j < 8; j++) {
             __m256i u = kq_chunk(kind, blk, j);
             /* Sixteen 16-bit pair sums per chunk: two groups of 16 values. */
             __m256i s = _mm256_set_m128i(_mm_set1_epi16(sc[2 * j + 1]),
                                          _mm_set1_epi16(sc[2 * j]));
+            #pragma GCC unroll 8
             for (int t = 0; t < nt; t++) {
                 __m256i q = _mm256_loadu_si256((const __m256i *)(ar[t][b].qs + 32 * j));
                 isum[t] = dot_s16(vnni, isum[t], _mm256_maddubs_epi16(u, q), s);
@@ -315,6 +327,7 @@ INLINE void kq_tile(int vnni, int kind, int nt, const kern_mm_args *p, int64_t r
         }
         __m256i mn16 = kind == KQ_Q6_K ? _mm256_setzero_si256()
                                        : _mm256_loadu_si256((const __m256i *)mn);
+        #pragma GCC unroll 8
         for (int t = 0; t < nt; t++) {
             float da = ar[t][b].d;
             acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_set1_ps(d * da),
@@ -327,6 +340,7 @@ INLINE void kq_tile(int vnni, int kind, int nt, const kern_mm_args *p, int64_t r
             }
         }
     }
+    #pragma GCC unroll 8
     for (int t = 0; t < nt; t++)
         p->y[(t0 + t) * p->y_stride + r] = hsum8(acc[t]);
 }
