@@ -339,6 +339,61 @@ static void generate_json_schema_parses(void **state)
     run_free(&r);
 }
 
+static void generate_prompt_file_same(void **state)
+{
+    const char *model = test_shared_path(TINY);
+    char path[512];
+    const char *with_p[] = {"generate", "-m", model, "-p", PROMPT, "--temp",
+                            "0", "-n", "6", NULL};
+    const char *with_f[] = {"generate", "-m", model, "-f", path, "--temp",
+                            "0", "-n", "6", NULL};
+    struct run a, b;
+    (void)state;
+
+    snprintf(path, sizeof path, "%s/prompt.txt", test_tmpdir());
+    test_write_file(path, PROMPT, strlen(PROMPT));
+    a = run_roj(NULL, with_p);
+    b = run_roj(NULL, with_f);
+    assert_int_equal(a.status, 0);
+    assert_int_equal(b.status, 0);
+    assert_true(strlen(a.out) > 0);
+    assert_string_equal(a.out, b.out);
+    run_free(&a);
+    run_free(&b);
+}
+
+static void demo_writes_and_caches(void **state)
+{
+    const char *vocab =
+        test_shared_path("fixtures/tokenizer/ggml-vocab-gpt-2.gguf");
+    char cache[512], file[600];
+    const char *args[] = {"demo", "--cache-dir", cache, "--vocab", vocab,
+                          "--shape", "tiny", "-n", "4", "-t", "1", NULL};
+    static const char *const types[] = {"f32", "q8_0", "q4_k_m"};
+    struct run first, second;
+    (void)state;
+
+    snprintf(cache, sizeof cache, "%s/demo-cache", test_tmpdir());
+    first = run_roj(NULL, args);
+    assert_int_equal(first.status, 0);
+    assert_non_null(strstr(first.out, "| F32 "));
+    assert_non_null(strstr(first.out, "| Q8_0 "));
+    assert_non_null(strstr(first.out, "| Q4_K_M "));
+    assert_non_null(strstr(first.err, "quantizing Q4_K_M"));
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(file, sizeof file, "%s/tiny-%s.gguf", cache, types[i]);
+        if (access(file, R_OK) != 0)
+            fail_msg("demo did not write %s", file);
+    }
+    /* A second run reuses the three files. */
+    second = run_roj(NULL, args);
+    assert_int_equal(second.status, 0);
+    assert_non_null(strstr(second.err, "using cached"));
+    assert_null(strstr(second.err, "quantizing"));
+    run_free(&first);
+    run_free(&second);
+}
+
 static void check_bench_record(const cJSON *j, const char *model,
                                int n_prompt, int n_gen)
 {
@@ -456,6 +511,8 @@ int main(void)
         cmocka_unit_test(generate_prompt_too_long),
         cmocka_unit_test(generate_choice_prints_label),
         cmocka_unit_test(generate_json_schema_parses),
+        cmocka_unit_test(generate_prompt_file_same),
+        cmocka_unit_test(demo_writes_and_caches),
         cmocka_unit_test(bench_json_lines),
         cmocka_unit_test(bench_markdown_table),
         cmocka_unit_test(chat_pipe_reuses_cache),

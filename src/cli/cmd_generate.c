@@ -121,8 +121,9 @@ static size_t build_options(struct generate_opts *o, cli_option *opts)
     return n;
 }
 
-/* Builds the prompt text: the -p text or the file's, wrapped in the chat
- * template with --chat. Returns a new string or NULL after printing. */
+/* Builds the prompt text: the -p text (or the -f file's contents), wrapped
+ * in the chat template with --chat. Returns a new string or NULL after
+ * printing the error. */
 static char *prompt_text(const struct generate_opts *o,
                          const roj_model *model)
 {
@@ -131,16 +132,7 @@ static char *prompt_text(const struct generate_opts *o,
     roj_chat_message msgs[2];
     size_t n = 0;
 
-    if (o->prompt_file) {
-        text = cli_read_file(o->prompt_file, NULL);
-        if (!text) {
-            fprintf(stderr, "roj generate: cannot read prompt file %s: %s\n",
-                    o->prompt_file, strerror(errno));
-            return NULL;
-        }
-    } else {
-        text = strdup(o->prompt ? o->prompt : "");
-    }
+    text = strdup(o->prompt);
     if (!o->chat || !text)
         return text;
 
@@ -473,6 +465,7 @@ int cmd_generate(int argc, char **argv)
     };
     roj_model *model = NULL;
     roj_context *ctx = NULL;
+    char *file_prompt = NULL;
     double load_ms = 0;
     int rc;
 
@@ -509,6 +502,17 @@ int cmd_generate(int argc, char **argv)
         }
     }
     cli_log_setup(o.verbose);
+    if (o.prompt_file) {
+        /* Read the file before the model so a bad path fails at once. */
+        file_prompt = cli_read_file(o.prompt_file, NULL);
+        if (!file_prompt) {
+            fprintf(stderr, "roj generate: cannot read prompt file %s: %s\n",
+                    o.prompt_file, strerror(errno));
+            rc = CLI_EXIT_RUNTIME;
+            goto done;
+        }
+        o.prompt = file_prompt;
+    }
 
     rc = cli_model_load("generate", o.model, o.n_ctx, o.n_threads, 0, &model,
                         &ctx, &load_ms);
@@ -521,6 +525,7 @@ int cmd_generate(int argc, char **argv)
 done:
     roj_context_free(ctx);
     roj_model_free(model);
+    free(file_prompt);
     cli_free_lists(&cmd);
     return rc;
 }
