@@ -23,6 +23,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "core/error.h"
 #include "roj/chat.h"
 #include "roj/context.h"
 #include "roj/model.h"
@@ -166,6 +167,8 @@ static roj_status chat_sync_cache(struct chat *c, const roj_token *tokens,
     int32_t keep = 0;
     roj_status st;
 
+    if (n <= 0)
+        return roj_error(ROJ_ERR_INVALID_ARG, "the rendered prompt is empty");
     while (keep < n && keep < c->n_cached && c->cached[keep] == tokens[keep])
         keep++;
     if (keep == n)
