@@ -20,7 +20,7 @@
 
 /* avx2-plain and neon-plain leave out AVX-VNNI and the dot-product
  * extension even where the CPU has them, so tests and benchmarks can run
- * the fallback paths; they are never selected automatically. */
+ * the fallback paths. They are never selected automatically. */
 enum {
     ISA_SCALAR,
     ISA_AVX2,

@@ -1,7 +1,8 @@
 /*
  * AVX-512 kernels for float weights (F32, F16 widened to F32 on the fly,
- * BF16 with vdpbf16ps) and the attention vector helpers. The quantized
- * products live in quant32_avx512.c and kquant_avx512.c.
+ * BF16 with vdpbf16ps), the Q8_0 / Q8_1 / Q8_K activation quantizers and
+ * the attention vector helpers. The quantized products live in
+ * quant32_avx512.c and kquant_avx512.c.
  *
  * Matrix tiles are 4 rows x 4 tokens (16 zmm accumulators) for prompts and
  * 4 rows x 1 token for decoding. Row tails shorter than a vector use masked

@@ -13,6 +13,7 @@
  * only qemu (tests/neon_check.sh).
  */
 #include <arm_neon.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "kernels/kern_impl.h"
@@ -73,7 +74,13 @@ INLINE void q32_decode(int kind, const uint8_t *b, int8x16_t v[2])
     const uint8x16_t m4 = vdupq_n_u8(0x0F);
     uint32_t h = 0;
     uint8x16_t q, lo, hi;
-    int qoff = kind == Q32_Q4_0 ? 2 : kind == Q32_Q4_1 ? 4 : kind == Q32_Q5_0 ? 6 : 8;
+    int qoff = offsetof(block_q5_1, qs);
+    if (kind == Q32_Q4_0)
+        qoff = offsetof(block_q4_0, qs);
+    else if (kind == Q32_Q4_1)
+        qoff = offsetof(block_q4_1, qs);
+    else if (kind == Q32_Q5_0)
+        qoff = offsetof(block_q5_0, qs);
 
     if (kind == Q32_Q8_0) {
         v[0] = vld1q_s8((const int8_t *)b + 2);
@@ -88,7 +95,11 @@ INLINE void q32_decode(int kind, const uint8_t *b, int8x16_t v[2])
         lo = vorrq_u8(lo, bits16(h));
         hi = vorrq_u8(hi, bits16(h >> 16));
     }
-    int offset = kind == Q32_Q4_0 ? 8 : kind == Q32_Q5_0 ? 16 : 0;
+    int offset = 0;
+    if (kind == Q32_Q4_0)
+        offset = 8;
+    else if (kind == Q32_Q5_0)
+        offset = 16;
     v[0] = vsubq_s8(vreinterpretq_s8_u8(lo), vdupq_n_s8((int8_t)offset));
     v[1] = vsubq_s8(vreinterpretq_s8_u8(hi), vdupq_n_s8((int8_t)offset));
 }

@@ -10,9 +10,10 @@
  * rows of a tile. Each 8-lane half is then scaled by d_w * d_a, so no
  * horizontal sum is needed until the end of the row.
  *
- * Tiles are 4 rows x 4 tokens for prompts (each decoded weight block is
- * used 4 times) and 4 rows x 1 token for decoding, which streams the
- * weights once.
+ * Activation pairs are prepared once per call into a per-thread scratch
+ * buffer. Tiles are 4 rows x 4 tokens for prompts (each decoded weight
+ * block is used 4 times) and 8 rows x 1 token for decoding, which streams
+ * the weights once.
  */
 #include <immintrin.h>
 #include <string.h>
@@ -22,10 +23,10 @@
 #define INLINE static inline __attribute__((always_inline))
 
 /* Software prefetch distance for the one-token product, in bytes ahead of
- * each row pointer. The rows of a tile are adjacent in memory, so four
- * pointers prefetching 4 KiB ahead keep enough misses in flight to stream
- * the weights; without it the cold-weight GEMV ran at about half the
- * bandwidth (measured with bench_kernels --cold). */
+ * each row pointer. The rows of a tile are adjacent in memory, so the row
+ * pointers together prefetch the next 4 KiB of weights. Without it the
+ * cold-weight GEMV ran at about half the bandwidth (bench_kernels --cold
+ * on a 2-core Sapphire Rapids VM; 2 and 8 KiB measured close to 4). */
 #define PREFETCH_BYTES 4096
 
 enum q32_kind { Q32_Q4_0, Q32_Q4_1, Q32_Q5_0, Q32_Q5_1, Q32_Q8_0 };
@@ -273,8 +274,9 @@ INLINE void q32_tile(int kind, int nr, int nt, const kern_mm_args *p, int64_t r0
             p->y[(t0 + t) * p->y_stride + r0 + r] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
-/* Bytes of prepared activations a token block may use: about a fifth of
- * L2, next to the weight rows being streamed. */
+/* Bytes of prepared activations per token block (192 bytes per token and
+ * block pair): small enough to stay in a 1-2 MiB L2 next to the weight
+ * rows being streamed. */
 #define SCRATCH_BYTES (384u << 10)
 
 /* Returns 0, or -1 when no scratch memory could be allocated. */
