@@ -15,6 +15,7 @@
 #include "gguf/gguf.h"
 #include "quant/fp16.h"
 #include "quant/qtypes.h"
+#include "roj/model.h"
 
 #define TEXT_ARRAY_SHOWN 8     /* array elements printed in text mode */
 #define JSON_ARRAY_SHOWN 16    /* array elements listed in JSON */
@@ -283,6 +284,20 @@ static bool check_runnable(const gguf_file *f, char *reason)
         }
     }
     return reason[0] == '\0';
+}
+
+/* Loads the file as a model, which checks hyperparameters, tensor names
+ * and shapes and the tokenizer; on failure reason gets the loader's
+ * message. */
+static bool check_loads(const char *path, char *reason)
+{
+    roj_model *model = NULL;
+    if (roj_model_open(path, &model) != ROJ_OK) {
+        snprintf(reason, REASON_MAX, "%s", roj_last_error());
+        return false;
+    }
+    roj_model_free(model);
+    return true;
 }
 
 /* Copies s into a new NUL-terminated string of valid UTF-8, as cJSON
@@ -562,7 +577,7 @@ int cmd_inspect(int argc, char **argv)
         fprintf(stderr, "roj inspect: %s\n", roj_last_error());
         return 1;
     }
-    bool runnable = check_runnable(f, reason);
+    bool runnable = check_runnable(f, reason) && check_loads(o.path, reason);
     compute_totals(f, &totals);
     if (o.json) {
         char *text = inspect_json(f, o.tensors, &totals, runnable, reason);
