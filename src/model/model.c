@@ -349,6 +349,12 @@ roj_status roj_model_open(const char *path, roj_model **out)
         return roj_error(ROJ_ERR_NOMEM, "out of memory");
     if ((st = gguf_open(path, &m->file)) != ROJ_OK)
         goto fail;
+    if (gguf_n_tensors(m->file) == 0) {
+        st = roj_error(ROJ_ERR_FORMAT, "the file has no tensors (a "
+                       "vocabulary-only file?); token_embd.weight and the "
+                       "layer weights are needed to run it");
+        goto fail_wrap;
+    }
     if ((st = pick_arch(m)) != ROJ_OK || (st = read_hparams(m)) != ROJ_OK ||
         (st = load_tensors(m)) != ROJ_OK)
         goto fail_wrap;
