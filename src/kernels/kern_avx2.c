@@ -1,7 +1,8 @@
 /*
  * AVX2 + FMA + F16C kernels for float weights (F32; F16 widened with
- * vcvtph2ps; BF16 widened by a 16-bit shift) and the attention helpers.
- * The quantized products are in quant_avx2.c. Row tails shorter than a
+ * vcvtph2ps; BF16 widened by a 16-bit shift), the Q8_0 / Q8_1 / Q8_K
+ * activation quantizers and the attention helpers. The quantized products
+ * are in quant_avx2.c. Row tails shorter than a
  * vector are finished in scalar code.
  */
 #include <immintrin.h>
@@ -211,12 +212,102 @@ static void v_f32_to_f16(const float *x, uint16_t *y, int64_t n)
         y[i] = fp32_to_fp16(x[i]);
 }
 
+/* ---- activation quantizers ----
+ * Same arithmetic as kern_scalar.c (amax / 127, 1 / d, round to nearest
+ * even), so the bytes are identical. */
+
+INLINE __m256 abs8(__m256 v)
+{
+    return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
+}
+
+INLINE float hmax8(__m256 v)
+{
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+/* Quantizes 32 floats with inverse scale id into out; returns their sum. */
+INLINE int q8_store32(int8_t *out, const float *x, float id)
+{
+    __m256 s = _mm256_set1_ps(id);
+    __m256i q[4];
+    for (int k = 0; k < 4; k++)
+        q[k] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), s));
+    /* The packs interleave 128-bit lanes; the permute restores the order. */
+    __m256i q16a = _mm256_packs_epi32(q[0], q[1]), q16b = _mm256_packs_epi32(q[2], q[3]);
+    __m256i q8 = _mm256_packs_epi16(q16a, q16b);
+    q8 = _mm256_permutevar8x32_epi32(q8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)out, q8);
+    __m256i sum = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+    return _mm_cvtsi128_si32(s4);
+}
+
+INLINE float q8_amax(const float *x, int n)
+{
+    __m256 m = _mm256_setzero_ps();
+    for (int j = 0; j < n; j += 8)
+        m = _mm256_max_ps(m, abs8(_mm256_loadu_ps(x + j)));
+    return hmax8(m);
+}
+
+static void quantize_q8_0(const float *x, void *act, int64_t n)
+{
+    block_q8_0 *b = act;
+    for (int64_t i = 0; i < n / QK8_0; i++, x += QK8_0) {
+        float d = q8_amax(x, QK8_0) / 127.0f;
+        b[i].d = fp32_to_fp16(d);
+        q8_store32(b[i].qs, x, d != 0.0f ? 1.0f / d : 0.0f);
+    }
+}
+
+static void quantize_q8_1(const float *x, void *act, int64_t n)
+{
+    block_q8_1 *b = act;
+    for (int64_t i = 0; i < n / QK8_1; i++, x += QK8_1) {
+        float d = q8_amax(x, QK8_1) / 127.0f;
+        int sum = q8_store32(b[i].qs, x, d != 0.0f ? 1.0f / d : 0.0f);
+        b[i].d = fp32_to_fp16(d);
+        b[i].s = fp32_to_fp16((float)sum * d);
+    }
+}
+
+static void quantize_q8_K(const float *x, void *act, int64_t n)
+{
+    block_q8_K *b = act;
+    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+        float d = q8_amax(x, QK_K) / 127.0f;
+        float id = d != 0.0f ? 1.0f / d : 0.0f;
+        b[i].d = d;
+        for (int j = 0; j < QK_K; j += 32)
+            q8_store32(b[i].qs + j, x + j, id);
+        for (int g = 0; g < QK_K / 16; g++) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(b[i].qs + 16 * g));
+            __m256i w = _mm256_cvtepi8_epi16(v);
+            __m256i p = _mm256_madd_epi16(w, _mm256_set1_epi16(1));
+            __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(p),
+                                       _mm256_extracti128_si256(p, 1));
+            s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+            s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+            b[i].bsums[g] = (int16_t)_mm_cvtsi128_si32(s4);
+        }
+    }
+}
+
 void kern_avx2_fill(kern_ops *ops, const kern_cpu *cpu)
 {
     ops->matmul[ROJ_TYPE_F32] = mm_f32;
     ops->matmul[ROJ_TYPE_F16] = mm_f16;
     ops->matmul[ROJ_TYPE_BF16] = mm_bf16;
     kern_avx2_fill_quant(ops, cpu->avx_vnni);
+    ops->quantize[ROJ_TYPE_Q8_0] = quantize_q8_0;
+    ops->quantize[ROJ_TYPE_Q8_1] = quantize_q8_1;
+    ops->quantize[ROJ_TYPE_Q8_K] = quantize_q8_K;
     ops->dot_f16 = v_dot_f16;
     ops->axpy_f16 = v_axpy_f16;
     ops->dot_f32 = v_dot_f32;
