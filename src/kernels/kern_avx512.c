@@ -10,6 +10,7 @@
  */
 #include <immintrin.h>
 
+#include "kernels/kern_avx512.h"
 #include "kernels/kern_impl.h"
 #include "quant/fp16.h"
 
@@ -70,6 +71,10 @@ INLINE void ftile(int kind, int nr, int nt, const kern_mm_args *p, int64_t r0,
                 acc[r][t] = _mm512_fmadd_ps(w[r], a, acc[r][t]);
         }
     }
+    if (nr == 4 && nt == 4) {
+        kern_reduce_4x4(acc, p->y + t0 * p->y_stride + r0, p->y_stride);
+        return;
+    }
     #pragma GCC unroll 8
     for (int t = 0; t < nt; t++)
         #pragma GCC unroll 8
@@ -110,6 +115,10 @@ INLINE void bftile(int nr, int nt, const kern_mm_args *p, int64_t r0, int64_t t0
             for (int r = 0; r < nr; r++)
                 acc[r][t] = _mm512_dpbf16_ps(acc[r][t], w[r], a);
         }
+    }
+    if (nr == 4 && nt == 4) {
+        kern_reduce_4x4(acc, p->y + t0 * p->y_stride + r0, p->y_stride);
+        return;
     }
     #pragma GCC unroll 8
     for (int t = 0; t < nt; t++)

@@ -18,6 +18,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "kernels/kern_avx512.h"
 #include "kernels/kern_impl.h"
 
 #define INLINE static inline __attribute__((always_inline))
@@ -266,6 +267,10 @@ INLINE void q32_tile(int kind, int nr, int nt, const kern_mm_args *p, int64_t r0
             #pragma GCC unroll 8
             for (int r = 0; r < nr; r++)
                 acc[r][t] = q32_step(kind, acc[r][t], &w[r], &rec[t * n_pairs + bp]);
+    }
+    if (nr == 4 && nt == 4) {
+        kern_reduce_4x4(acc, p->y + t0 * p->y_stride + r0, p->y_stride);
+        return;
     }
     #pragma GCC unroll 8
     for (int t = 0; t < nt; t++)
