@@ -13,7 +13,7 @@
  * row r, token t at y[t * y_stride + r]. Four rounds of shuffle + add
  * halve the lanes per accumulator while doubling the accumulators per
  * register (about 45 instructions instead of 16 separate reductions of 8).
- * The result register holds token t's four rows in its 128-bit lane t.
+ * The result register contains token t's four rows in its 128-bit lane t.
  */
 static inline __attribute__((always_inline)) void
 kern_reduce_4x4(__m512 acc[][4], float *y, int64_t y_stride)
