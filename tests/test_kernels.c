@@ -449,6 +449,91 @@ static void vector_helpers_match_scalar(void **state)
     }
 }
 
+static void check_attention(const char *isa, int64_t head_dim, int64_t n_keys)
+{
+    uint64_t rng = (uint64_t)(head_dim * 1000 + n_keys);
+    const int64_t stride = head_dim + 3;
+    float *q = malloc((size_t)head_dim * sizeof *q);
+    float *w = malloc((size_t)n_keys * sizeof *w);
+    float *kv = malloc((size_t)(n_keys * stride) * sizeof *kv);
+    uint16_t *cache = malloc((size_t)(n_keys * stride) * sizeof *cache);
+    float *want = malloc((size_t)(n_keys + head_dim) * sizeof *want);
+    float *got = malloc((size_t)(n_keys + head_dim) * sizeof *got);
+
+    fill_floats(q, head_dim, &rng);
+    fill_floats(w, n_keys, &rng);
+    fill_floats(kv, n_keys * stride, &rng);
+    for (int64_t i = 0; i < n_keys * stride; i++)
+        cache[i] = fp32_to_fp16(kv[i]);
+    fill_floats(want + n_keys, head_dim, &rng);
+    memcpy(got + n_keys, want + n_keys, (size_t)head_dim * sizeof *got);
+
+    assert_int_equal(kern_select("scalar"), 0);
+    kern_attn_scores_f16(q, cache, stride, n_keys, head_dim, 0.125f, want);
+    kern_attn_values_f16(want + n_keys, w, cache, stride, n_keys, head_dim);
+    assert_int_equal(kern_select(isa), 0);
+    kern_attn_scores_f16(q, cache, stride, n_keys, head_dim, 0.125f, got);
+    kern_attn_values_f16(got + n_keys, w, cache, stride, n_keys, head_dim);
+
+    /* Scores: float sums in another order, so a few ulps of the magnitude
+     * 0.125 * sum |q_i k_i|. Values: same, per output element. */
+    for (int64_t j = 0; j < n_keys; j++) {
+        double mag = 1e-30;
+        for (int64_t i = 0; i < head_dim; i++)
+            mag += 0.125 * fabs((double)q[i] * fp16_to_fp32(cache[j * stride + i]));
+        if (!(fabs((double)got[j] - want[j]) <= 1e-6 * mag))
+            fail_msg("%s attn_scores head_dim %lld key %lld: %g vs %g", isa,
+                     (long long)head_dim, (long long)j, got[j], want[j]);
+    }
+    for (int64_t i = 0; i < head_dim; i++) {
+        double mag = fabs((double)want[n_keys + i]) + 1e-30;
+        for (int64_t j = 0; j < n_keys; j++)
+            mag += fabs((double)w[j] * fp16_to_fp32(cache[j * stride + i]));
+        if (!(fabs((double)got[n_keys + i] - want[n_keys + i]) <= 1e-6 * mag))
+            fail_msg("%s attn_values head_dim %lld element %lld: %g vs %g", isa,
+                     (long long)head_dim, (long long)i, got[n_keys + i],
+                     want[n_keys + i]);
+    }
+    free(q);
+    free(w);
+    free(kv);
+    free(cache);
+    free(want);
+    free(got);
+}
+
+static void attention_helpers_match_scalar(void **state)
+{
+    (void)state;
+    static const int64_t dims[] = {1, 7, 16, 64, 80, 128, 130};
+    static const int64_t keys[] = {1, 3, 4, 9, 37};
+    for (size_t i = 0; i < sizeof simd_isas / sizeof simd_isas[0]; i++) {
+        if (!isa_available(simd_isas[i]))
+            continue;
+        for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
+            for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+                check_attention(simd_isas[i], dims[d], keys[k]);
+    }
+}
+
+/* The scalar batched helpers against a direct double computation. */
+static void attention_scalar_values(void **state)
+{
+    (void)state;
+    const uint16_t k[6] = {fp32_to_fp16(1.0f), fp32_to_fp16(2.0f), fp32_to_fp16(-1.0f),
+                           fp32_to_fp16(0.5f), fp32_to_fp16(4.0f), fp32_to_fp16(3.0f)};
+    const float q[2] = {2.0f, -1.0f}, w[2] = {0.5f, 2.0f};
+    float scores[2], out[2] = {1.0f, 1.0f};
+    assert_int_equal(kern_select("scalar"), 0);
+    /* Rows of 2 values, 3 apart: (1, 2) and (0.5, 4). */
+    kern_attn_scores_f16(q, k, 3, 2, 2, 0.5f, scores);
+    assert_float_equal(scores[0], 0.5f * (2.0f - 2.0f), 0.0f);
+    assert_float_equal(scores[1], 0.5f * (1.0f - 4.0f), 0.0f);
+    kern_attn_values_f16(out, w, k, 3, 2, 2);
+    assert_float_equal(out[0], 1.0f + 0.5f * 1.0f + 2.0f * 0.5f, 0.0f);
+    assert_float_equal(out[1], 1.0f + 0.5f * 2.0f + 2.0f * 4.0f, 0.0f);
+}
+
 static void f32_to_f16_special_values(void **state)
 {
     (void)state;
@@ -597,6 +682,8 @@ int main(void)
         cmocka_unit_test(simd_matmul_matches_scalar),
         cmocka_unit_test(vector_helpers_match_scalar),
         cmocka_unit_test(f32_to_f16_special_values),
+        cmocka_unit_test(attention_scalar_values),
+        cmocka_unit_test(attention_helpers_match_scalar),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
  * out) and routes the public kern_* calls through the selected table.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,9 @@ static kern_cpu cpu;
 static kern_ops tables[ISA_COUNT];
 static int table_ok[ISA_COUNT];
 static char feature_text[256];
-static const kern_ops *active;
+/* The selected table; NULL until kern_init has run. An atomic pointer so
+ * the per-call check is one acquire load instead of pthread_once. */
+static _Atomic(const kern_ops *) active;
 static pthread_once_t detect_once = PTHREAD_ONCE_INIT;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
@@ -185,7 +188,6 @@ static void detect(void)
     append_feature(cpu.neon_fp16, "fp16");
     for (int isa = 0; isa < ISA_COUNT; isa++)
         fill_table(isa);
-    active = &tables[ISA_SCALAR];
 }
 
 static int select_isa(const char *isa);
@@ -195,18 +197,21 @@ static void init_default(void)
     static const int preference[] = {ISA_AVX512, ISA_AVX2, ISA_NEON};
     const char *env = getenv("ROJ_ISA");
 
+    const kern_ops *choice = &tables[ISA_SCALAR];
+
     pthread_once(&detect_once, detect);
     for (size_t i = 0; i < sizeof preference / sizeof preference[0]; i++) {
         if (table_ok[preference[i]]) {
-            active = &tables[preference[i]];
+            choice = &tables[preference[i]];
             break;
         }
     }
+    atomic_store_explicit(&active, choice, memory_order_release);
     if (env && *env && select_isa(env) != 0)
         log_warn("kernels: ROJ_ISA=%s is not available on this CPU or "
-                 "build; using %s", env, active->name);
+                 "build; using %s", env, choice->name);
     log_debug("kernels: cpu features [%s], using %s", feature_text,
-              active->name);
+              atomic_load_explicit(&active, memory_order_relaxed)->name);
 }
 
 void kern_init(void)
@@ -214,17 +219,20 @@ void kern_init(void)
     pthread_once(&init_once, init_default);
 }
 
-static const kern_ops *ops_get(void)
+static inline const kern_ops *ops_get(void)
 {
+    const kern_ops *ops = atomic_load_explicit(&active, memory_order_acquire);
+    if (ops != NULL)
+        return ops;
     kern_init();
-    return active;
+    return atomic_load_explicit(&active, memory_order_acquire);
 }
 
 static int select_isa(const char *isa)
 {
     for (int i = 0; i < ISA_COUNT; i++) {
         if (strcmp(isa, isa_names[i]) == 0 && table_ok[i]) {
-            active = &tables[i];
+            atomic_store_explicit(&active, &tables[i], memory_order_release);
             return 0;
         }
     }
@@ -351,4 +359,18 @@ void kern_axpy_f32(float *y, float a, const float *x, int64_t n)
 void kern_f32_to_f16(const float *x, uint16_t *y, int64_t n)
 {
     ops_get()->f32_to_f16(x, y, n);
+}
+
+void kern_attn_scores_f16(const float *q, const uint16_t *k, int64_t k_stride,
+                          int64_t n_keys, int64_t head_dim, float scale,
+                          float *scores)
+{
+    ops_get()->attn_scores_f16(q, k, k_stride, n_keys, head_dim, scale,
+                               scores);
+}
+
+void kern_attn_values_f16(float *out, const float *w, const uint16_t *v,
+                          int64_t v_stride, int64_t n, int64_t head_dim)
+{
+    ops_get()->attn_values_f16(out, w, v, v_stride, n, head_dim);
 }

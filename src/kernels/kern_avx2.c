@@ -212,6 +212,48 @@ static void v_f32_to_f16(const float *x, uint16_t *y, int64_t n)
         y[i] = fp32_to_fp16(x[i]);
 }
 
+static void v_attn_scores_f16(const float *q, const uint16_t *k, int64_t k_stride,
+                              int64_t n_keys, int64_t head_dim, float scale,
+                              float *scores)
+{
+    const int64_t n8 = head_dim / 8 * 8;
+    for (int64_t j = 0; j < n_keys; j++) {
+        const uint16_t *row = k + j * k_stride;
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t i = 0; i < n8; i += 8)
+            acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), h8(row + i), acc);
+        float sum = hsum8(acc);
+        for (int64_t i = n8; i < head_dim; i++)
+            sum += q[i] * fp16_to_fp32(row[i]);
+        scores[j] = scale * sum;
+    }
+}
+
+/* Keeps 32 output floats in registers while all n value rows pass. */
+static void v_attn_values_f16(float *out, const float *w, const uint16_t *v,
+                              int64_t v_stride, int64_t n, int64_t head_dim)
+{
+    const int64_t n32 = head_dim / 32 * 32;
+    for (int64_t c = 0; c < n32; c += 32) {
+        __m256 acc[4];
+        #pragma GCC unroll 4
+        for (int s = 0; s < 4; s++)
+            acc[s] = _mm256_loadu_ps(out + c + 8 * s);
+        for (int64_t j = 0; j < n; j++) {
+            __m256 wj = _mm256_set1_ps(w[j]);
+            #pragma GCC unroll 4
+            for (int s = 0; s < 4; s++)
+                acc[s] = _mm256_fmadd_ps(wj, h8(v + j * v_stride + c + 8 * s), acc[s]);
+        }
+        #pragma GCC unroll 4
+        for (int s = 0; s < 4; s++)
+            _mm256_storeu_ps(out + c + 8 * s, acc[s]);
+    }
+    if (n32 < head_dim)
+        for (int64_t j = 0; j < n; j++)
+            v_axpy_f16(out + n32, w[j], v + j * v_stride + n32, head_dim - n32);
+}
+
 /* ---- activation quantizers ----
  * Same arithmetic as kern_scalar.c (amax / 127, 1 / d, round to nearest
  * even), so the bytes are identical. */
@@ -313,4 +355,6 @@ void kern_avx2_fill(kern_ops *ops, const kern_cpu *cpu)
     ops->dot_f32 = v_dot_f32;
     ops->axpy_f32 = v_axpy_f32;
     ops->f32_to_f16 = v_f32_to_f16;
+    ops->attn_scores_f16 = v_attn_scores_f16;
+    ops->attn_values_f16 = v_attn_values_f16;
 }

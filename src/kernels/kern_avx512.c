@@ -309,6 +309,64 @@ static void quantize_q8_K(const float *x, void *act, int64_t n)
     }
 }
 
+/* Four keys at a time share each q vector load; one reduction per key. */
+static void v_attn_scores_f16(const float *q, const uint16_t *k, int64_t k_stride,
+                              int64_t n_keys, int64_t head_dim, float scale,
+                              float *scores)
+{
+    int64_t j = 0;
+    for (; j + 4 <= n_keys; j += 4) {
+        __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                         _mm512_setzero_ps()};
+        for (int64_t i = 0; i < head_dim; i += 16) {
+            __mmask16 m = tail_mask(head_dim - i);
+            __m512 qv = _mm512_maskz_loadu_ps(m, q + i);
+            #pragma GCC unroll 4
+            for (int r = 0; r < 4; r++)
+                acc[r] = _mm512_fmadd_ps(qv, h16_load(k + (j + r) * k_stride + i, m),
+                                         acc[r]);
+        }
+        #pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+            scores[j + r] = scale * _mm512_reduce_add_ps(acc[r]);
+    }
+    for (; j < n_keys; j++) {
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t i = 0; i < head_dim; i += 16) {
+            __mmask16 m = tail_mask(head_dim - i);
+            acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i),
+                                  h16_load(k + j * k_stride + i, m), acc);
+        }
+        scores[j] = scale * _mm512_reduce_add_ps(acc);
+    }
+}
+
+/* Keeps 64 output floats in registers while all n value rows pass. */
+static void v_attn_values_f16(float *out, const float *w, const uint16_t *v,
+                              int64_t v_stride, int64_t n, int64_t head_dim)
+{
+    for (int64_t c = 0; c < head_dim; c += 64) {
+        __mmask16 m[4];
+        __m512 acc[4];
+        #pragma GCC unroll 4
+        for (int s = 0; s < 4; s++) {
+            int64_t left = head_dim - c - 16 * s;
+            m[s] = left > 0 ? tail_mask(left) : 0;
+            acc[s] = _mm512_maskz_loadu_ps(m[s], out + c + 16 * s);
+        }
+        for (int64_t j = 0; j < n; j++) {
+            __m512 wj = _mm512_set1_ps(w[j]);
+            const uint16_t *row = v + j * v_stride + c;
+            #pragma GCC unroll 4
+            for (int s = 0; s < 4; s++)
+                acc[s] = _mm512_fmadd_ps(wj, h16_load(row + 16 * s, m[s]), acc[s]);
+        }
+        #pragma GCC unroll 4
+        for (int s = 0; s < 4; s++)
+            _mm512_mask_storeu_ps(out + c + 16 * s, m[s], acc[s]);
+    }
+}
+
 void kern_avx512_fill(kern_ops *ops, const kern_cpu *cpu)
 {
     ops->matmul[ROJ_TYPE_F32] = mm_f32;
@@ -325,4 +383,6 @@ void kern_avx512_fill(kern_ops *ops, const kern_cpu *cpu)
     ops->dot_f32 = v_dot_f32;
     ops->axpy_f32 = v_axpy_f32;
     ops->f32_to_f16 = v_f32_to_f16;
+    ops->attn_scores_f16 = v_attn_scores_f16;
+    ops->attn_values_f16 = v_attn_values_f16;
 }

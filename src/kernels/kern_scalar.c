@@ -480,6 +480,27 @@ static void scalar_f32_to_f16(const float *x, uint16_t *y, int64_t n)
         y[i] = fp32_to_fp16(x[i]);
 }
 
+static void scalar_attn_scores_f16(const float *q, const uint16_t *k,
+                                   int64_t k_stride, int64_t n_keys,
+                                   int64_t head_dim, float scale, float *scores)
+{
+    for (int64_t j = 0; j < n_keys; j++) {
+        const uint16_t *row = k + j * k_stride;
+        float sum = 0.0f;
+        for (int64_t i = 0; i < head_dim; i++)
+            sum += q[i] * fp16_to_fp32(row[i]);
+        scores[j] = scale * sum;
+    }
+}
+
+static void scalar_attn_values_f16(float *out, const float *w,
+                                   const uint16_t *v, int64_t v_stride,
+                                   int64_t n, int64_t head_dim)
+{
+    for (int64_t j = 0; j < n; j++)
+        scalar_axpy_f16(out, w[j], v + j * v_stride, head_dim);
+}
+
 void kern_scalar_fill(kern_ops *ops)
 {
     ops->matmul[ROJ_TYPE_F32] = mm_f32;
@@ -503,4 +524,6 @@ void kern_scalar_fill(kern_ops *ops)
     ops->dot_f32 = scalar_dot_f32;
     ops->axpy_f32 = scalar_axpy_f32;
     ops->f32_to_f16 = scalar_f32_to_f16;
+    ops->attn_scores_f16 = scalar_attn_scores_f16;
+    ops->attn_values_f16 = scalar_attn_values_f16;
 }

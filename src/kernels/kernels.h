@@ -89,4 +89,16 @@ void kern_axpy_f32(float *y, float a, const float *x, int64_t n);
 /* Rounds to nearest even, like fp32_to_fp16 in quant/fp16.h. */
 void kern_f32_to_f16(const float *x, uint16_t *y, int64_t n);
 
+/* Batched attention over an F16 KV cache, one head: much cheaper than one
+ * kern_dot_f16 / kern_axpy_f16 call per key for small head_dim.
+ * scores[j] = scale * dot(q, K row j) for j in [0, n_keys), where K row j
+ * is head_dim F16 values at k + j * k_stride and q is head_dim floats. */
+void kern_attn_scores_f16(const float *q, const uint16_t *k, int64_t k_stride,
+                          int64_t n_keys, int64_t head_dim, float scale,
+                          float *scores);
+/* out[i] += sum over j in [0, n) of w[j] * V row j [i], for i in
+ * [0, head_dim), where V row j is head_dim F16 values at v + j * v_stride. */
+void kern_attn_values_f16(float *out, const float *w, const uint16_t *v,
+                          int64_t v_stride, int64_t n, int64_t head_dim);
+
 #endif
