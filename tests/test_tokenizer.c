@@ -627,7 +627,7 @@ static void spm_space_prefix_is_optional(void **state)
 {
     (void)state;
     static const char *const tokens[] = {
-        "<unk>", "<s>", "</s>", "\xe2\x96\x81", "a", "\xe2\x96\x81" "a", "b"};
+        "<unk>", "<s>", "</s>", "\xe2\x96\x81", "a", ("\xe2\x96\x81" "a"), "b"};
     static const float scores[] = {0, 0, 0, -1, -2, -1.5f, -3};
     char path[4096];
     gguf_writer *w = NULL;
