@@ -75,14 +75,13 @@ static roj_status alloc_scratch(roj_context *c)
     c->rope_cos = malloc(nb * (hp->rope_dim / 2) * sizeof(float));
     c->rope_sin = malloc(nb * (hp->rope_dim / 2) * sizeof(float));
     c->scores = malloc(n_threads * c->n_ctx * sizeof(float));
-    c->q16 = malloc(n_threads * hp->head_dim * sizeof(uint16_t));
     c->tok_pos = malloc(nb * sizeof(int32_t));
     c->tok_seq = malloc(nb * sizeof(int32_t));
     c->logit_index = malloc(nb * sizeof(int32_t));
     if (!c->k_cache || !c->v_cache || !c->seqs || !c->x || !c->xn ||
         !c->q || !c->k || !c->v || !c->attn || !c->gate || !c->up ||
         !c->act[0] || !c->act[1] || !c->act[2] || !c->rope_cos ||
-        !c->rope_sin || !c->scores || !c->q16 || !c->tok_pos || !c->tok_seq ||
+        !c->rope_sin || !c->scores || !c->tok_pos || !c->tok_seq ||
         !c->logit_index)
         return roj_error(ROJ_ERR_NOMEM,
                          "out of memory for a context of %d positions x %d "
@@ -154,7 +153,6 @@ void roj_context_free(roj_context *c)
     free(c->rope_cos);
     free(c->rope_sin);
     free(c->scores);
-    free(c->q16);
     free(c->tok_pos);
     free(c->tok_seq);
     free(c->logit_index);
@@ -176,20 +174,14 @@ roj_status roj_context_set_threads(roj_context *c, int32_t n_threads)
     if (st != ROJ_OK)
         return st;
     float *scores = malloc((size_t)n_threads * c->n_ctx * sizeof(float));
-    uint16_t *q16 = malloc((size_t)n_threads * c->model->hp.head_dim *
-                           sizeof(uint16_t));
-    if (!scores || !q16) {
-        free(scores);
-        free(q16);
+    if (!scores) {
         pool_destroy(pool);
         return roj_error(ROJ_ERR_NOMEM, "out of memory");
     }
     pool_destroy(c->pool);
     free(c->scores);
-    free(c->q16);
     c->pool = pool;
     c->scores = scores;
-    c->q16 = q16;
     return ROJ_OK;
 }
 

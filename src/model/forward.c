@@ -180,9 +180,11 @@ typedef struct attn_task {
     int32_t n_tok;
 } attn_task;
 
-/* Causal attention of one (token, head) pair over its sequence's cache. */
+/* Causal attention of one (token, head) pair over its sequence's cache.
+ * The query was rounded to F16 values beforehand, as llama.cpp multiplies
+ * it with the F16 keys in F16. */
 static void attend_one(roj_context *c, int il, int32_t t, int h,
-                       float *scores, uint16_t *q16)
+                       float *scores)
 {
     const hparams *hp = &c->model->hp;
     const int hd = hp->head_dim;
@@ -199,22 +201,22 @@ static void attend_one(roj_context *c, int il, int32_t t, int h,
                              (size_t)g * hd;
     float *out = c->attn + t * q_dim + (size_t)h * hd;
 
-    kern_f32_to_f16(c->q + t * q_dim + (size_t)h * hd, q16, hd);
+    kern_attn_scores_f16(c->q + t * q_dim + (size_t)h * hd, k_base,
+                         (int64_t)kv_dim, n_kv, hd, scale, scores);
     float max = -INFINITY;
-    for (int32_t j = 0; j < n_kv; j++) {
-        scores[j] = kern_dot_f16(q16, k_base + j * kv_dim, hd) * scale;
+    for (int32_t j = 0; j < n_kv; j++)
         if (scores[j] > max)
             max = scores[j];
-    }
     double sum = 0.0;
     for (int32_t j = 0; j < n_kv; j++) {
         scores[j] = expf(scores[j] - max);
         sum += scores[j];
     }
     const float inv = (float)(1.0 / sum);
-    memset(out, 0, (size_t)hd * sizeof *out);
     for (int32_t j = 0; j < n_kv; j++)
-        kern_axpy_f16(out, scores[j] * inv, v_base + j * kv_dim, hd);
+        scores[j] *= inv;
+    memset(out, 0, (size_t)hd * sizeof *out);
+    kern_attn_values_f16(out, scores, v_base, (int64_t)kv_dim, n_kv, hd);
 }
 
 static void attn_worker(void *arg, int thread, int n_threads)
@@ -226,10 +228,9 @@ static void attn_worker(void *arg, int thread, int n_threads)
     pool_split((int64_t)task->n_tok * n_head, n_threads, thread, 1, &begin,
                &end);
     float *scores = c->scores + (size_t)thread * c->n_ctx;
-    uint16_t *q16 = c->q16 + (size_t)thread * c->model->hp.head_dim;
     for (int64_t item = begin; item < end; item++)
         attend_one(c, task->il, (int32_t)(item / n_head),
-                   (int)(item % n_head), scores, q16);
+                   (int)(item % n_head), scores);
 }
 
 static void add_bias(float *y, const float *bias, int64_t n_tok, int64_t n)
@@ -260,7 +261,10 @@ static void attention_block(roj_context *c, int il, int32_t n_tok)
     add_bias(c->v, l->bv, n_tok, kv_dim);
 
     for (int32_t t = 0; t < n_tok; t++) {
-        rope_apply(c, c->q + t * q_dim, hp->n_head, t);
+        float *q = c->q + t * q_dim;
+        rope_apply(c, q, hp->n_head, t);
+        for (int64_t i = 0; i < q_dim; i++)
+            q[i] = fp16_to_fp32(fp32_to_fp16(q[i]));
         rope_apply(c, c->k + t * kv_dim, hp->n_head_kv, t);
         size_t at = cache_offset(c, il, c->tok_seq[t], c->tok_pos[t]);
         kern_f32_to_f16(c->k + t * kv_dim, c->k_cache + at, kv_dim);

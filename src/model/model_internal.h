@@ -102,7 +102,6 @@ struct roj_context {
     float *scores;   /* (n_threads, n_ctx) attention scores */
     float *rope_cos; /* (n_batch, rope_dim / 2) */
     float *rope_sin; /* (n_batch, rope_dim / 2) */
-    uint16_t *q16;   /* (n_threads, head_dim) query in F16 */
     int32_t *tok_pos; /* (n_batch) position of each batch token */
     int32_t *tok_seq; /* (n_batch) */
 
