@@ -213,8 +213,11 @@ static void attend_one(roj_context *c, int il, int32_t t, int h,
         sum += scores[j];
     }
     const float inv = (float)(1.0 / sum);
+    /* The weights are rounded to F16 because llama.cpp multiplies them
+     * with the F16 values in F16; keeping them in F32 changes results by
+     * about 1e-5, which Q8_0 activation rounding then amplifies. */
     for (int32_t j = 0; j < n_kv; j++)
-        scores[j] *= inv;
+        scores[j] = fp16_to_fp32(fp32_to_fp16(scores[j] * inv));
     memset(out, 0, (size_t)hd * sizeof *out);
     kern_attn_values_f16(out, scores, v_base, (int64_t)kv_dim, n_kv, hd);
 }
