@@ -309,11 +309,20 @@ void kern_matmul(enum roj_type weight_type, int64_t n_in, const void *w,
                  int64_t row_begin, int64_t row_end, const void *act,
                  int64_t n_tok, float *y, int64_t y_stride)
 {
+    kern_matmul_rows(weight_type, n_in, w, qtype_row_bytes(weight_type, n_in),
+                     row_begin, row_end, act, n_tok, y, y_stride);
+}
+
+void kern_matmul_rows(enum roj_type weight_type, int64_t n_in, const void *w,
+                      size_t w_row_bytes, int64_t row_begin, int64_t row_end,
+                      const void *act, int64_t n_tok, float *y,
+                      int64_t y_stride)
+{
     const kern_ops *ops = ops_get();
     kern_mm_args args = {
         .n_in = n_in,
         .w = w,
-        .w_row_bytes = qtype_row_bytes(weight_type, n_in),
+        .w_row_bytes = w_row_bytes,
         .row_begin = row_begin,
         .row_end = row_end,
         .act = act,

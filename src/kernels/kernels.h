@@ -72,6 +72,14 @@ void kern_matmul(enum roj_type weight_type, int64_t n_in, const void *w,
                  int64_t row_begin, int64_t row_end, const void *act,
                  int64_t n_tok, float *y, int64_t y_stride);
 
+/* kern_matmul with weight rows w_row_bytes apart instead of packed, for
+ * matrices that are a strided view (an attention head inside the KV
+ * cache). w_row_bytes must be at least the packed row size. */
+void kern_matmul_rows(enum roj_type weight_type, int64_t n_in, const void *w,
+                      size_t w_row_bytes, int64_t row_begin, int64_t row_end,
+                      const void *act, int64_t n_tok, float *y,
+                      int64_t y_stride);
+
 /* Converts one row of n elements of any type with a kernel, or of the
  * activation types Q8_0, Q8_1 and Q8_K, to float. Writes nothing for other
  * types. */
