@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "kernels/kernels.h"
+#include "model/attention.h"
 #include "model/model_internal.h"
 
 #define DEFAULT_MAX_CTX 4096
@@ -74,14 +75,17 @@ static roj_status alloc_scratch(roj_context *c)
         c->act[i] = malloc(nb * c->act_bytes + 64);
     c->rope_cos = malloc(nb * (hp->rope_dim / 2) * sizeof(float));
     c->rope_sin = malloc(nb * (hp->rope_dim / 2) * sizeof(float));
-    c->scores = malloc(n_threads * c->n_ctx * sizeof(float));
+    c->attn_scratch_stride = attn_scratch_bytes(hp, c->n_ctx);
+    c->attn_scratch = malloc(n_threads * c->attn_scratch_stride);
+    c->attn_order = malloc(nb * sizeof(int32_t));
+    c->attn_items = malloc(2 * nb * hp->n_head_kv * sizeof(attn_item));
     c->tok_pos = malloc(nb * sizeof(int32_t));
     c->tok_seq = malloc(nb * sizeof(int32_t));
     c->logit_index = malloc(nb * sizeof(int32_t));
     if (!c->k_cache || !c->v_cache || !c->seqs || !c->x || !c->xn ||
         !c->q || !c->k || !c->v || !c->attn || !c->gate || !c->up ||
         !c->act[0] || !c->act[1] || !c->act[2] || !c->rope_cos ||
-        !c->rope_sin || !c->scores || !c->tok_pos || !c->tok_seq ||
+        !c->rope_sin || !c->attn_scratch || !c->attn_order || !c->attn_items || !c->tok_pos || !c->tok_seq ||
         !c->logit_index)
         return roj_error(ROJ_ERR_NOMEM,
                          "out of memory for a context of %d positions x %d "
@@ -152,7 +156,9 @@ void roj_context_free(roj_context *c)
         free(c->act[i]);
     free(c->rope_cos);
     free(c->rope_sin);
-    free(c->scores);
+    free(c->attn_scratch);
+    free(c->attn_order);
+    free(c->attn_items);
     free(c->tok_pos);
     free(c->tok_seq);
     free(c->logit_index);
@@ -173,15 +179,15 @@ roj_status roj_context_set_threads(roj_context *c, int32_t n_threads)
     roj_status st = pool_create(n_threads, &pool);
     if (st != ROJ_OK)
         return st;
-    float *scores = malloc((size_t)n_threads * c->n_ctx * sizeof(float));
-    if (!scores) {
+    void *scratch = malloc((size_t)n_threads * c->attn_scratch_stride);
+    if (!scratch) {
         pool_destroy(pool);
         return roj_error(ROJ_ERR_NOMEM, "out of memory");
     }
     pool_destroy(c->pool);
-    free(c->scores);
+    free(c->attn_scratch);
     c->pool = pool;
-    c->scores = scores;
+    c->attn_scratch = scratch;
     return ROJ_OK;
 }
 
@@ -313,7 +319,6 @@ roj_status roj_seq_copy(roj_context *c, int32_t src, int32_t dst,
                         int32_t len)
 {
     const hparams *hp = &c->model->hp;
-    const size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
     if (src < 0 || src >= c->n_seq || dst < 0 || dst >= c->n_seq)
         return roj_error(ROJ_ERR_INVALID_ARG,
                          "sequences %d and %d must be in 0 to %d", src, dst,
@@ -324,14 +329,18 @@ roj_status roj_seq_copy(roj_context *c, int32_t src, int32_t dst,
         c->seqs[dst].len = len;
         return ROJ_OK;
     }
-    for (int il = 0; il < hp->n_layer; il++) {
-        size_t base = (size_t)il * c->n_seq * c->n_ctx * kv_dim;
-        size_t from = base + (size_t)src * c->n_ctx * kv_dim;
-        size_t to = base + (size_t)dst * c->n_ctx * kv_dim;
-        size_t bytes = (size_t)len * kv_dim * sizeof(uint16_t);
-        memcpy(c->k_cache + to, c->k_cache + from, bytes);
-        memcpy(c->v_cache + to, c->v_cache + from, bytes);
-    }
+    const size_t hd = (size_t)hp->head_dim;
+    for (int il = 0; il < hp->n_layer; il++)
+        for (int g = 0; g < hp->n_head_kv; g++) {
+            size_t from = attn_k_offset(c, il, src, g);
+            size_t to = attn_k_offset(c, il, dst, g);
+            memcpy(c->k_cache + to, c->k_cache + from,
+                   (size_t)len * hd * sizeof(uint16_t));
+            for (size_t d = 0; d < hd; d++)
+                memcpy(c->v_cache + to + d * c->n_ctx,
+                       c->v_cache + from + d * c->n_ctx,
+                       (size_t)len * sizeof(uint16_t));
+        }
     c->seqs[dst].len = len;
     return ROJ_OK;
 }

@@ -16,6 +16,7 @@
 
 #include "core/error.h"
 #include "kernels/kernels.h"
+#include "model/attention.h"
 #include "model/model_internal.h"
 #include "quant/fp16.h"
 
@@ -166,76 +167,6 @@ static void rope_apply(const roj_context *c, float *v, int n_heads, int32_t t)
     }
 }
 
-static size_t cache_offset(const roj_context *c, int il, int32_t seq,
-                           int32_t pos)
-{
-    const hparams *hp = &c->model->hp;
-    const size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
-    return (((size_t)il * c->n_seq + seq) * c->n_ctx + pos) * kv_dim;
-}
-
-typedef struct attn_task {
-    roj_context *c;
-    int il;
-    int32_t n_tok;
-} attn_task;
-
-/* Causal attention of one (token, head) pair over its sequence's cache.
- * The query was rounded to F16 values beforehand, as llama.cpp multiplies
- * it with the F16 keys in F16. */
-static void attend_one(roj_context *c, int il, int32_t t, int h,
-                       float *scores)
-{
-    const hparams *hp = &c->model->hp;
-    const int hd = hp->head_dim;
-    const int group = hp->n_head / hp->n_head_kv;
-    const int g = h / group;
-    const int32_t seq = c->tok_seq[t];
-    const int32_t n_kv = c->tok_pos[t] + 1;
-    const size_t q_dim = (size_t)hp->n_head * hd;
-    const size_t kv_dim = (size_t)hp->n_head_kv * hd;
-    const float scale = 1.0f / sqrtf((float)hd);
-    const uint16_t *k_base = c->k_cache + cache_offset(c, il, seq, 0) +
-                             (size_t)g * hd;
-    const uint16_t *v_base = c->v_cache + cache_offset(c, il, seq, 0) +
-                             (size_t)g * hd;
-    float *out = c->attn + t * q_dim + (size_t)h * hd;
-
-    kern_attn_scores_f16(c->q + t * q_dim + (size_t)h * hd, k_base,
-                         (int64_t)kv_dim, n_kv, hd, scale, scores);
-    float max = -INFINITY;
-    for (int32_t j = 0; j < n_kv; j++)
-        if (scores[j] > max)
-            max = scores[j];
-    double sum = 0.0;
-    for (int32_t j = 0; j < n_kv; j++) {
-        scores[j] = expf(scores[j] - max);
-        sum += scores[j];
-    }
-    const float inv = (float)(1.0 / sum);
-    /* The weights are rounded to F16 because llama.cpp multiplies them
-     * with the F16 values in F16; keeping them in F32 changes results by
-     * about 1e-5, which Q8_0 activation rounding then amplifies. */
-    for (int32_t j = 0; j < n_kv; j++)
-        scores[j] = fp16_to_fp32(fp32_to_fp16(scores[j] * inv));
-    memset(out, 0, (size_t)hd * sizeof *out);
-    kern_attn_values_f16(out, scores, v_base, (int64_t)kv_dim, n_kv, hd);
-}
-
-static void attn_worker(void *arg, int thread, int n_threads)
-{
-    const attn_task *task = arg;
-    roj_context *c = task->c;
-    const int n_head = c->model->hp.n_head;
-    int64_t begin, end;
-    pool_split((int64_t)task->n_tok * n_head, n_threads, thread, 1, &begin,
-               &end);
-    float *scores = c->scores + (size_t)thread * c->n_ctx;
-    for (int64_t item = begin; item < end; item++)
-        attend_one(c, task->il, (int32_t)(item / n_head),
-                   (int)(item % n_head), scores);
-}
-
 static void add_bias(float *y, const float *bias, int64_t n_tok, int64_t n)
 {
     if (!bias)
@@ -269,13 +200,9 @@ static void attention_block(roj_context *c, int il, int32_t n_tok)
         for (int64_t i = 0; i < q_dim; i++)
             q[i] = fp16_to_fp32(fp32_to_fp16(q[i]));
         rope_apply(c, c->k + t * kv_dim, hp->n_head_kv, t);
-        size_t at = cache_offset(c, il, c->tok_seq[t], c->tok_pos[t]);
-        kern_f32_to_f16(c->k + t * kv_dim, c->k_cache + at, kv_dim);
-        kern_f32_to_f16(c->v + t * kv_dim, c->v_cache + at, kv_dim);
+        attn_store(c, il, t, c->k + t * kv_dim, c->v + t * kv_dim);
     }
-
-    attn_task task = {c, il, n_tok};
-    pool_run(c->pool, attn_worker, &task);
+    attn_run(c, il, n_tok);
 
     const weight *wo[1] = {&l->wo};
     float *out[1] = {c->xn};

@@ -72,6 +72,15 @@ struct roj_model {
     uint64_t n_bytes;
 };
 
+/* One unit of attention work: count query tokens of one sequence,
+ * attn_order[first ...], against one KV head. */
+typedef struct attn_item {
+    int32_t seq;
+    int32_t first;
+    int32_t count;
+    int32_t kv_head;
+} attn_item;
+
 /* Per-sequence KV cache: positions [0, len) are filled. */
 typedef struct kv_seq {
     int32_t len;
@@ -84,7 +93,8 @@ struct roj_context {
     int32_t n_batch;
     roj_pool *pool;
     kv_seq *seqs;
-    /* K and V in F16: (n_layer, n_seq, n_ctx, kv_dim) each. */
+    /* K and V in F16, per layer and sequence: K (n_head_kv, n_ctx,
+     * head_dim) and V transposed (n_head_kv, head_dim, n_ctx). */
     uint16_t *k_cache;
     uint16_t *v_cache;
 
@@ -99,7 +109,10 @@ struct roj_context {
     float *up;     /* (n_batch, n_ff) */
     void *act[3];  /* 3 x (n_batch, act row bytes) converted activations */
     size_t act_bytes;
-    float *scores;   /* (n_threads, n_ctx) attention scores */
+    void *attn_scratch;         /* (n_threads, attn_scratch_stride) */
+    size_t attn_scratch_stride; /* bytes per thread */
+    int32_t *attn_order;        /* (n_batch) batch tokens by sequence */
+    struct attn_item *attn_items; /* (2 * n_batch * n_head_kv) */
     float *rope_cos; /* (n_batch, rope_dim / 2) */
     float *rope_sin; /* (n_batch, rope_dim / 2) */
     int32_t *tok_pos; /* (n_batch) position of each batch token */
