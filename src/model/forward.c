@@ -167,72 +167,124 @@ static void rope_apply(const roj_context *c, float *v, int n_heads, int32_t t)
     }
 }
 
-static void add_bias(float *y, const float *bias, int64_t n_tok, int64_t n)
+static void add_bias(float *y, const float *bias, int64_t n)
 {
-    if (!bias)
-        return;
-    for (int64_t t = 0; t < n_tok; t++)
+    if (bias)
         for (int64_t i = 0; i < n; i++)
-            y[t * n + i] += bias[i];
+            y[i] += bias[i];
 }
 
-static void attention_block(roj_context *c, int il, int32_t n_tok)
+/* Per-token work between the matrix products. The products write their
+ * output (the attention or FFN contribution) to xn; the steps that start
+ * a block first add it to the residual stream x, then normalize x into
+ * xn for the next product. */
+enum token_step {
+    STEP_ATTN_IN,        /* x += xn unless layer 0; xn = norm(x) */
+    STEP_QKV_OUT,        /* biases, RoPE, F16 query, K and V to the cache */
+    STEP_FFN_IN,         /* x += xn; xn = norm(x) */
+    STEP_SWIGLU          /* gate = silu(gate) * up */
+};
+
+static void token_step_run(roj_context *c, int il, int32_t t,
+                           enum token_step step)
 {
     const hparams *hp = &c->model->hp;
     const layer *l = &c->model->layers[il];
     const int64_t n_embd = hp->n_embd;
-    const int64_t q_dim = (int64_t)hp->n_head * hp->head_dim;
-    const int64_t kv_dim = (int64_t)hp->n_head_kv * hp->head_dim;
+    float *x = c->x + t * n_embd;
+    float *xn = c->xn + t * n_embd;
 
-    for (int32_t t = 0; t < n_tok; t++)
-        rms_norm(c->xn + t * n_embd, c->x + t * n_embd, l->attn_norm, n_embd,
-                 hp->rms_eps);
+    switch (step) {
+    case STEP_ATTN_IN:
+    case STEP_FFN_IN:
+        if (step == STEP_FFN_IN || il > 0)
+            for (int64_t i = 0; i < n_embd; i++)
+                x[i] += xn[i];
+        rms_norm(xn, x, step == STEP_FFN_IN ? l->ffn_norm : l->attn_norm,
+                 n_embd, hp->rms_eps);
+        break;
+    case STEP_QKV_OUT: {
+        const int64_t q_dim = (int64_t)hp->n_head * hp->head_dim;
+        const int64_t kv_dim = (int64_t)hp->n_head_kv * hp->head_dim;
+        float *q = c->q + t * q_dim;
+        float *k = c->k + t * kv_dim;
+        float *v = c->v + t * kv_dim;
+        add_bias(q, l->bq, q_dim);
+        add_bias(k, l->bk, kv_dim);
+        add_bias(v, l->bv, kv_dim);
+        rope_apply(c, q, hp->n_head, t);
+        rope_apply(c, k, hp->n_head_kv, t);
+        /* llama.cpp multiplies the query with the F16 keys in F16. */
+        for (int64_t i = 0; i < q_dim; i++)
+            q[i] = fp16_to_fp32(fp32_to_fp16(q[i]));
+        attn_store(c, il, t, k, v);
+        break;
+    }
+    case STEP_SWIGLU: {
+        float *gate = c->gate + t * hp->n_ff;
+        const float *up = c->up + t * hp->n_ff;
+        for (int64_t i = 0; i < hp->n_ff; i++)
+            gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+        break;
+    }
+    }
+}
+
+typedef struct step_task {
+    roj_context *c;
+    int il;
+    int32_t n_tok;
+    enum token_step step;
+} step_task;
+
+static void step_worker(void *arg, int thread, int n_threads)
+{
+    const step_task *task = arg;
+    int64_t begin, end;
+    pool_split(task->n_tok, n_threads, thread, 1, &begin, &end);
+    for (int64_t t = begin; t < end; t++)
+        token_step_run(task->c, task->il, (int32_t)t, task->step);
+}
+
+/* Runs a step for every batch token, on the pool when there are several. */
+static void run_step(roj_context *c, int il, int32_t n_tok,
+                     enum token_step step)
+{
+    step_task task = {c, il, n_tok, step};
+    if (n_tok == 1)
+        step_worker(&task, 0, 1);
+    else
+        pool_run(c->pool, step_worker, &task);
+}
+
+static void attention_block(roj_context *c, int il, int32_t n_tok)
+{
+    const layer *l = &c->model->layers[il];
+
+    run_step(c, il, n_tok, STEP_ATTN_IN);
     const weight *ws[3] = {&l->wq, &l->wk, &l->wv};
     float *ys[3] = {c->q, c->k, c->v};
     matmul_shared_input(c, c->xn, n_tok, ws, ys, 3);
-    add_bias(c->q, l->bq, n_tok, q_dim);
-    add_bias(c->k, l->bk, n_tok, kv_dim);
-    add_bias(c->v, l->bv, n_tok, kv_dim);
-
-    for (int32_t t = 0; t < n_tok; t++) {
-        float *q = c->q + t * q_dim;
-        rope_apply(c, q, hp->n_head, t);
-        for (int64_t i = 0; i < q_dim; i++)
-            q[i] = fp16_to_fp32(fp32_to_fp16(q[i]));
-        rope_apply(c, c->k + t * kv_dim, hp->n_head_kv, t);
-        attn_store(c, il, t, c->k + t * kv_dim, c->v + t * kv_dim);
-    }
+    run_step(c, il, n_tok, STEP_QKV_OUT);
     attn_run(c, il, n_tok);
 
     const weight *wo[1] = {&l->wo};
     float *out[1] = {c->xn};
     matmul_shared_input(c, c->attn, n_tok, wo, out, 1);
-    for (int64_t i = 0; i < n_tok * n_embd; i++)
-        c->x[i] += c->xn[i];
 }
 
 static void ffn_block(roj_context *c, int il, int32_t n_tok)
 {
-    const hparams *hp = &c->model->hp;
     const layer *l = &c->model->layers[il];
-    const int64_t n_embd = hp->n_embd;
-    const int64_t n_ff = hp->n_ff;
 
-    for (int32_t t = 0; t < n_tok; t++)
-        rms_norm(c->xn + t * n_embd, c->x + t * n_embd, l->ffn_norm, n_embd,
-                 hp->rms_eps);
+    run_step(c, il, n_tok, STEP_FFN_IN);
     const weight *ws[2] = {&l->w_gate, &l->w_up};
     float *ys[2] = {c->gate, c->up};
     matmul_shared_input(c, c->xn, n_tok, ws, ys, 2);
-    for (int64_t i = 0; i < n_tok * n_ff; i++) {
-        float g = c->gate[i];
-        c->gate[i] = g / (1.0f + expf(-g)) * c->up[i];
-    }
+    run_step(c, il, n_tok, STEP_SWIGLU);
     const weight *wd[1] = {&l->w_down};
     float *out[1] = {c->xn};
     matmul_shared_input(c, c->gate, n_tok, wd, out, 1);
-    for (int64_t i = 0; i < n_tok * n_embd; i++)
-        c->x[i] += c->xn[i];
 }
 
 static roj_status check_logits(const roj_context *c, int32_t n_out)
@@ -272,10 +324,17 @@ roj_status model_forward(roj_context *c, const roj_token *tokens,
     if (n_out == 0)
         return ROJ_OK;
 
-    /* Final norm and output head on the rows that want logits only. */
-    for (int32_t j = 0; j < n_out; j++)
-        rms_norm(c->xn + j * n_embd, c->x + (int64_t)out_rows[j] * n_embd,
-                 m->output_norm, n_embd, hp->rms_eps);
+    /* Last residual, final norm and output head, on the rows that want
+     * logits only. Rows are packed in order, and out_rows[j] >= j, so
+     * row j of xn is free once row out_rows[j] has been read. */
+    for (int32_t j = 0; j < n_out; j++) {
+        float *x = c->x + (int64_t)out_rows[j] * n_embd;
+        const float *delta = c->xn + (int64_t)out_rows[j] * n_embd;
+        for (int64_t i = 0; i < n_embd; i++)
+            x[i] += delta[i];
+        rms_norm(c->xn + j * n_embd, x, m->output_norm, n_embd,
+                 hp->rms_eps);
+    }
     const weight *wout[1] = {&m->output};
     float *ys[1] = {c->logits};
     matmul_shared_input(c, c->xn, n_out, wout, ys, 1);
