@@ -242,7 +242,9 @@ static void scalar_matches_double_reference(void **state)
 
 static void check_isa_type(const char *isa, enum roj_type type)
 {
-    static const int64_t toks[] = {1, 2, 3, 4, 5, 7, 8, 13};
+    /* 16 and more reach the token-vector F16 kernel (16-token groups). */
+    static const int64_t toks[] = {1, 2, 3, 4, 5, 7, 8, 13, 16, 37, 50};
+    const int64_t max_tok = 50;
     int block = qtype_info(type)->block_size;
     int64_t n_ins[3];
     if (block == 1) {
@@ -255,10 +257,10 @@ static void check_isa_type(const char *isa, enum roj_type type)
     for (int ni = 0; ni < 3; ni++) {
         problem p;
         int64_t n_rows = 53;
-        problem_make(&p, type, n_ins[ni], n_rows, 13, 77 + ni);
-        float *want = malloc((size_t)(n_rows * 13) * sizeof *want);
-        float *got = malloc((size_t)(n_rows * 13) * sizeof *got);
-        double *want_d = malloc((size_t)(n_rows * 13) * sizeof *want_d);
+        problem_make(&p, type, n_ins[ni], n_rows, max_tok, 77 + ni);
+        float *want = malloc((size_t)(n_rows * max_tok) * sizeof *want);
+        float *got = malloc((size_t)(n_rows * max_tok) * sizeof *got);
+        double *want_d = malloc((size_t)(n_rows * max_tok) * sizeof *want_d);
         for (size_t k = 0; k < sizeof toks / sizeof toks[0]; k++) {
             problem q = p;
             q.n_tok = toks[k];
@@ -662,7 +664,8 @@ static void dispatch_names(void **state)
     printf("cpu features: %s\n", kern_cpu_features());
     assert_int_equal(kern_act_type(ROJ_TYPE_Q4_K), ROJ_TYPE_Q8_K);
     assert_int_equal(kern_act_type(ROJ_TYPE_Q5_1), ROJ_TYPE_Q8_1);
-    assert_int_equal(kern_act_type(ROJ_TYPE_F16), ROJ_TYPE_F32);
+    assert_int_equal(kern_act_type(ROJ_TYPE_F16), ROJ_TYPE_F16);
+    assert_int_equal(kern_act_type(ROJ_TYPE_F32), ROJ_TYPE_F32);
     assert_int_equal(kern_act_type(ROJ_TYPE_IQ2_XS), ROJ_TYPE_COUNT);
     assert_int_equal(kern_act_row_bytes(ROJ_TYPE_Q8_0, 64), 68);
     assert_int_equal(kern_act_row_bytes(ROJ_TYPE_Q4_K, 100), 0);

@@ -260,8 +260,9 @@ enum roj_type kern_act_type(enum roj_type weight_type)
 {
     switch (weight_type) {
     case ROJ_TYPE_F32:
-    case ROJ_TYPE_F16:
         return ROJ_TYPE_F32;
+    case ROJ_TYPE_F16:
+        return ROJ_TYPE_F16;
     case ROJ_TYPE_BF16:
         return ROJ_TYPE_BF16;
     case ROJ_TYPE_Q4_0:

@@ -1,6 +1,7 @@
 /*
- * AVX2 + FMA + F16C kernels for float weights (F32; F16 widened with
- * vcvtph2ps; BF16 widened by a 16-bit shift), the Q8_0 / Q8_1 / Q8_K
+ * AVX2 + FMA + F16C kernels for float weights (F32; F16 with F16
+ * activations, both widened with vcvtph2ps; BF16 widened by a 16-bit
+ * shift), the F16 / Q8_0 / Q8_1 / Q8_K
  * activation quantizers and the attention helpers. The quantized products
  * are in quant_avx2.c. Row tails shorter than a
  * vector are finished in scalar code.
@@ -138,7 +139,30 @@ INLINE void fmatmul(int kind, const kern_mm_args *p)
 }
 
 static void mm_f32(const kern_mm_args *p) { fmatmul(F_F32, p); }
-static void mm_f16(const kern_mm_args *p) { fmatmul(F_F16, p); }
+/* F16 activations are widened once into F32 scratch rows (exactly), so the
+ * tiles convert only the weights. */
+static void mm_f16(const kern_mm_args *p)
+{
+    const int64_t n = p->n_in;
+    float *a32 = kern_scratch((size_t)(p->n_tok * n) * sizeof *a32);
+    if (a32 == NULL) {
+        kern_scalar_matmul(ROJ_TYPE_F16, p);
+        return;
+    }
+    for (int64_t t = 0; t < p->n_tok; t++) {
+        const uint16_t *h = (const uint16_t *)(p->act + (size_t)t * p->act_row_bytes);
+        float *out = a32 + t * n;
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
+        for (; i < n; i++)
+            out[i] = fp16_to_fp32(h[i]);
+    }
+    kern_mm_args q = *p;
+    q.act = (const uint8_t *)a32;
+    q.act_row_bytes = (size_t)n * sizeof *a32;
+    fmatmul(F_F16, &q);
+}
 static void mm_bf16(const kern_mm_args *p) { fmatmul(F_BF16, p); }
 
 /* ---- attention helpers ---- */
@@ -210,6 +234,11 @@ static void v_f32_to_f16(const float *x, uint16_t *y, int64_t n)
                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
     for (; i < n; i++)
         y[i] = fp32_to_fp16(x[i]);
+}
+
+static void quantize_f16(const float *x, void *act, int64_t n)
+{
+    v_f32_to_f16(x, act, n);
 }
 
 static void v_attn_scores_f16(const float *q, const uint16_t *k, int64_t k_stride,
@@ -346,6 +375,7 @@ void kern_avx2_fill(kern_ops *ops, const kern_cpu *cpu)
     ops->matmul[ROJ_TYPE_F32] = mm_f32;
     ops->matmul[ROJ_TYPE_F16] = mm_f16;
     ops->matmul[ROJ_TYPE_BF16] = mm_bf16;
+    ops->quantize[ROJ_TYPE_F16] = quantize_f16;
     kern_avx2_fill_quant(ops, cpu->avx_vnni);
     ops->quantize[ROJ_TYPE_Q8_0] = quantize_q8_0;
     ops->quantize[ROJ_TYPE_Q8_1] = quantize_q8_1;

@@ -1,6 +1,7 @@
 /*
- * AVX-512 kernels for float weights (F32, F16 widened to F32 on the fly,
- * BF16 with vdpbf16ps), the Q8_0 / Q8_1 / Q8_K activation quantizers and
+ * AVX-512 kernels for float weights (F32; F16 with F16 activations, the
+ * weights widened on the fly and prompts in fgemm_avx512.c; BF16 with
+ * vdpbf16ps), the F16 / Q8_0 / Q8_1 / Q8_K activation quantizers and
  * the attention vector helpers. The quantized products live in
  * quant32_avx512.c and kquant_avx512.c.
  *
@@ -164,7 +165,39 @@ INLINE void fmatmul(int kind, const kern_mm_args *p)
 }
 
 static void mm_f32(const kern_mm_args *p) { fmatmul(F_F32, p); }
-static void mm_f16(const kern_mm_args *p) { fmatmul(F_F16, p); }
+int kern_avx512_fgemm_f16(const kern_mm_args *p);
+
+/* Token count from which F16 products use the token-vector kernel of
+ * fgemm_avx512.c; below it the dot-product tiles run on activations
+ * widened to F32 once. */
+#define F16_GEMM_MIN_TOK 16
+
+static void mm_f16(const kern_mm_args *p)
+{
+    const int64_t n = p->n_in;
+    if (p->n_tok >= F16_GEMM_MIN_TOK) {
+        if (kern_avx512_fgemm_f16(p) != 0)
+            kern_scalar_matmul(ROJ_TYPE_F16, p);
+        return;
+    }
+    float *a32 = kern_scratch((size_t)(p->n_tok * n) * sizeof *a32);
+    if (a32 == NULL) {
+        kern_scalar_matmul(ROJ_TYPE_F16, p);
+        return;
+    }
+    for (int64_t t = 0; t < p->n_tok; t++) {
+        const uint16_t *h = (const uint16_t *)(p->act + (size_t)t * p->act_row_bytes);
+        for (int64_t i = 0; i < n; i += 16) {
+            __mmask16 k = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+            _mm512_mask_storeu_ps(a32 + t * n + i, k,
+                                  _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, h + i)));
+        }
+    }
+    kern_mm_args q = *p;
+    q.act = (const uint8_t *)a32;
+    q.act_row_bytes = (size_t)n * sizeof *a32;
+    fmatmul(F_F16, &q);
+}
 static void mm_bf16(const kern_mm_args *p) { fmatmul(F_BF16, p); }
 
 /* ---- attention helpers ---- */
@@ -262,6 +295,11 @@ INLINE __m512i q8_store16(int8_t *out, __m512 v, __m512 id)
     __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(v, id));
     _mm_storeu_si128((__m128i *)out, _mm512_cvtepi32_epi8(q));
     return q;
+}
+
+static void quantize_f16(const float *x, void *act, int64_t n)
+{
+    v_f32_to_f16(x, act, n);
 }
 
 static void quantize_q8_0(const float *x, void *act, int64_t n)
@@ -375,6 +413,7 @@ void kern_avx512_fill(kern_ops *ops, const kern_cpu *cpu)
         ops->matmul[ROJ_TYPE_BF16] = mm_bf16;
     kern_avx512_fill_q32(ops);
     kern_avx512_fill_kq(ops);
+    ops->quantize[ROJ_TYPE_F16] = quantize_f16;
     ops->quantize[ROJ_TYPE_Q8_0] = quantize_q8_0;
     ops->quantize[ROJ_TYPE_Q8_1] = quantize_q8_1;
     ops->quantize[ROJ_TYPE_Q8_K] = quantize_q8_K;

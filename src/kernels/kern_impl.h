@@ -65,6 +65,7 @@ void kern_neon_fill(kern_ops *ops, const kern_cpu *cpu);
 void kern_quantize_row_q8_0(const float *x, void *act, int64_t n);
 void kern_quantize_row_q8_1(const float *x, void *act, int64_t n);
 void kern_quantize_row_q8_K(const float *x, void *act, int64_t n);
+void kern_quantize_row_f16(const float *x, void *act, int64_t n);
 void kern_quantize_row_bf16(const float *x, void *act, int64_t n);
 void kern_quantize_row_f32(const float *x, void *act, int64_t n);
 

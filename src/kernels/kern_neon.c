@@ -256,7 +256,7 @@ INLINE void fmatmul(int kind, const kern_mm_args *p)
                     av = vld1q_f32((const float *)a + i);
                 } else if (kind == F_F16) {
                     wv = h4((const uint16_t *)w + i);
-                    av = vld1q_f32((const float *)a + i);
+                    av = h4((const uint16_t *)a + i);
                 } else {
                     wv = bf4((const uint16_t *)w + i);
                     av = bf4((const uint16_t *)a + i);
@@ -269,7 +269,7 @@ INLINE void fmatmul(int kind, const kern_mm_args *p)
                 if (kind == F_F32)
                     sum += ((const float *)w)[i] * ((const float *)a)[i];
                 else if (kind == F_F16)
-                    sum += fp16_to_fp32(wh[i]) * ((const float *)a)[i];
+                    sum += fp16_to_fp32(wh[i]) * fp16_to_fp32(ah[i]);
                 else
                     sum += bf16_to_fp32(wh[i]) * bf16_to_fp32(ah[i]);
             }
@@ -338,12 +338,18 @@ static void v_f32_to_f16(const float *x, uint16_t *y, int64_t n)
         y[i] = fp32_to_fp16(x[i]);
 }
 
+static void quantize_f16(const float *x, void *act, int64_t n)
+{
+    v_f32_to_f16(x, act, n);
+}
+
 void kern_neon_fill(kern_ops *ops, const kern_cpu *cpu)
 {
     int d = cpu->neon_dotprod;
     ops->matmul[ROJ_TYPE_F32] = mm_f32;
     ops->matmul[ROJ_TYPE_F16] = mm_f16;
     ops->matmul[ROJ_TYPE_BF16] = mm_bf16;
+    ops->quantize[ROJ_TYPE_F16] = quantize_f16;
     ops->matmul[ROJ_TYPE_Q4_0] = d ? q4_0_d : q4_0_p;
     ops->matmul[ROJ_TYPE_Q4_1] = d ? q4_1_d : q4_1_p;
     ops->matmul[ROJ_TYPE_Q5_0] = d ? q5_0_d : q5_0_p;

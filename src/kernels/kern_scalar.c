@@ -81,6 +81,13 @@ void kern_quantize_row_bf16(const float *x, void *act, int64_t n)
         out[i] = fp32_to_bf16(x[i]);
 }
 
+void kern_quantize_row_f16(const float *x, void *act, int64_t n)
+{
+    uint16_t *out = act;
+    for (int64_t i = 0; i < n; i++)
+        out[i] = fp32_to_fp16(x[i]);
+}
+
 void kern_quantize_row_f32(const float *x, void *act, int64_t n)
 {
     memcpy(act, x, (size_t)n * sizeof *x);
@@ -265,14 +272,13 @@ static float dot_f32_f32(const void *w, const void *a, int64_t n)
     return sum;
 }
 
-/* F16 weights take F32 activations: the weights widen exactly. */
-static float dot_f16_f32(const void *w, const void *a, int64_t n)
+/* F16 weights take F16 activations; both widen exactly, the sum is F32. */
+static float dot_f16_f16(const void *w, const void *a, int64_t n)
 {
-    const uint16_t *x = w;
-    const float *y = a;
+    const uint16_t *x = w, *y = a;
     float sum = 0.0f;
     for (int64_t i = 0; i < n; i++)
-        sum += fp16_to_fp32(x[i]) * y[i];
+        sum += fp16_to_fp32(x[i]) * fp16_to_fp32(y[i]);
     return sum;
 }
 
@@ -436,7 +442,7 @@ static void matmul_rows(const kern_mm_args *p, row_dot_fn dot)
 }
 
 static void mm_f32(const kern_mm_args *p) { matmul_rows(p, dot_f32_f32); }
-static void mm_f16(const kern_mm_args *p) { matmul_rows(p, dot_f16_f32); }
+static void mm_f16(const kern_mm_args *p) { matmul_rows(p, dot_f16_f16); }
 static void mm_bf16(const kern_mm_args *p) { matmul_rows(p, dot_bf16_bf16); }
 static void mm_q4_0(const kern_mm_args *p) { matmul_rows(p, dot_q4_0); }
 static void mm_q4_1(const kern_mm_args *p) { matmul_rows(p, dot_q4_1); }
@@ -515,6 +521,7 @@ void kern_scalar_fill(kern_ops *ops)
     ops->matmul[ROJ_TYPE_Q5_K] = mm_q5_K;
     ops->matmul[ROJ_TYPE_Q6_K] = mm_q6_K;
     ops->quantize[ROJ_TYPE_F32] = kern_quantize_row_f32;
+    ops->quantize[ROJ_TYPE_F16] = kern_quantize_row_f16;
     ops->quantize[ROJ_TYPE_BF16] = kern_quantize_row_bf16;
     ops->quantize[ROJ_TYPE_Q8_0] = kern_quantize_row_q8_0;
     ops->quantize[ROJ_TYPE_Q8_1] = kern_quantize_row_q8_1;

@@ -8,11 +8,10 @@
  * qtype_row_bytes(type, n_in) * r. Activations are first converted to the
  * weight type's partner format (kern_act_type) with kern_quantize_act, as
  * llama.cpp does: Q4_0/Q5_0/Q8_0 use Q8_0, Q4_1/Q5_1 use Q8_1, K-quants
- * use Q8_K (all with the block structs of quant/qtypes.h), BF16 uses BF16
- * and F32 stays F32. F16 weights also take F32 activations: the kernels
- * widen the weights on the fly, which is as fast as converting activations
- * to F16 and loses no precision. Activation bytes do not depend on the
- * selected implementation.
+ * use Q8_K (all with the block structs of quant/qtypes.h), F16 uses F16
+ * (rounded to nearest even), BF16 uses BF16 and F32 stays F32. Products
+ * of float types widen both sides exactly and sum in F32. Activation bytes
+ * do not depend on the selected implementation.
  *
  * Implementations: "scalar" (portable reference), "avx2" (AVX2 + FMA +
  * F16C, AVX-VNNI when present), "avx512" (F, BW, DQ, VL and VNNI; BF16
