@@ -22,7 +22,10 @@
 #   ROJ_BENCH_TYPES    types for roj quantize (default "F16 Q8_0 Q4_0 Q4_K_M")
 #   ROJ_BENCH_THREADS  thread counts (default 1,2)
 #   ROJ_BENCH_REPS     repetitions per test (default 5)
-#   ROJ_SHARED_DIR     shared fixtures, for the GPT-2 vocabulary
+#   ROJ_SHARED_DIR     shared fixtures, for the GPT-2 vocabulary; without
+#                      it the models get roj's built-in byte-level
+#                      vocabulary (a few hundred tokens), so they are
+#                      smaller than the real shapes
 # Raw JSON lines are kept in $ROJ_BENCH_CACHE/results/.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -87,8 +90,9 @@ for f in "${files[@]}"; do
 done
 
 # Tables --------------------------------------------------------------
-# Prints "file<TAB>n_prompt<TAB>n_gen<TAB>n_threads<TAB>avg_ts<TAB>stddev_ts
-# <TAB>model_size" for each JSON line of llama-bench or roj bench.
+# Prints "file n_prompt n_gen n_threads avg_ts stddev_ts model_size
+# median_ts", separated by tabs, for each JSON line of llama-bench or roj
+# bench.
 extract() {
     awk '
     function field(name,    m) {
@@ -105,11 +109,26 @@ extract() {
         }
         return ""
     }
+    # Median of the samples_ts array.
+    function median(    m, v, n, i, j, t) {
+        if (!match($0, "\"samples_ts\": *\\[[^]]*\\]"))
+            return ""
+        m = substr($0, RSTART, RLENGTH)
+        sub("^[^[]*\\[", "", m)
+        sub("\\]$", "", m)
+        n = split(m, v, ", *")
+        for (i = 2; i <= n; i++)
+            for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) {
+                t = v[j]; v[j] = v[j - 1]; v[j - 1] = t
+            }
+        return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+    }
     {
         n = split(field("model_filename"), parts, "/")
-        printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", parts[n], field("n_prompt"),
-               field("n_gen"), field("n_threads"), field("avg_ts"),
-               field("stddev_ts"), field("model_size")
+        printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", parts[n],
+               field("n_prompt"), field("n_gen"), field("n_threads"),
+               field("avg_ts"), field("stddev_ts"), field("model_size"),
+               median()
     }' "$1"
 }
 
@@ -117,21 +136,21 @@ extract "$results/roj.jsonl" >"$results/roj.tsv"
 extract "$results/llama.jsonl" >"$results/llama.tsv"
 
 echo
-echo "| model file | size MiB | test | threads | roj t/s | llama.cpp t/s | roj / llama.cpp |"
-echo "| --- | ---: | --- | ---: | ---: | ---: | ---: |"
+echo "| model file | size MiB | test | threads | roj t/s (mean ± sd) | roj median | llama.cpp median | roj / llama.cpp (medians) |"
+echo "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |"
 awk -F'\t' '
     function test_name(p, g) {
         if (p > 0 && g > 0) return "pp" p "+tg" g
         if (p > 0) return "pp" p
         return "tg" g
     }
-    FILENAME == ARGV[1] { ref[$1 SUBSEP $2 SUBSEP $3 SUBSEP $4] = $5; next }
+    FILENAME == ARGV[1] { ref[$1 SUBSEP $2 SUBSEP $3 SUBSEP $4] = $8; next }
     {
         key = $1 SUBSEP $2 SUBSEP $3 SUBSEP $4
         other = (key in ref) ? sprintf("%.2f", ref[key]) : "-"
-        ratio = (key in ref && ref[key] > 0) ? sprintf("%.2f", $5 / ref[key]) : "-"
-        printf "| %s | %.1f | %s | %s | %.2f ± %.2f | %s | %s |\n", $1,
-               $7 / 1048576, test_name($2, $3), $4, $5, $6, other, ratio
+        ratio = (key in ref && ref[key] > 0) ? sprintf("%.2f", $8 / ref[key]) : "-"
+        printf "| %s | %.1f | %s | %s | %.2f ± %.2f | %.2f | %s | %s |\n", $1,
+               $7 / 1048576, test_name($2, $3), $4, $5, $6, $8, other, ratio
     }' "$results/llama.tsv" "$results/roj.tsv"
 
 echo

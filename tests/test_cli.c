@@ -364,11 +364,10 @@ static void generate_prompt_file_same(void **state)
 
 static void demo_writes_and_caches(void **state)
 {
-    const char *vocab =
-        test_shared_path("fixtures/tokenizer/ggml-vocab-gpt-2.gguf");
     char cache[512], file[600];
-    const char *args[] = {"demo", "--cache-dir", cache, "--vocab", vocab,
-                          "--shape", "tiny", "-n", "4", "-t", "1", NULL};
+    const char *args[] = {"demo", "--cache-dir", cache, "--vocab",
+                          "builtin", "--shape", "tiny", "-n", "4", "-t",
+                          "1", NULL};
     static const char *const types[] = {"f32", "q8_0", "q4_k_m"};
     struct run first, second;
     (void)state;
@@ -381,7 +380,8 @@ static void demo_writes_and_caches(void **state)
     assert_non_null(strstr(first.out, "| Q4_K_M "));
     assert_non_null(strstr(first.err, "quantizing Q4_K_M"));
     for (size_t i = 0; i < 3; i++) {
-        snprintf(file, sizeof file, "%s/tiny-%s.gguf", cache, types[i]);
+        snprintf(file, sizeof file, "%s/tiny-builtin-%s.gguf", cache,
+                 types[i]);
         if (access(file, R_OK) != 0)
             fail_msg("demo did not write %s", file);
     }

@@ -8,10 +8,11 @@
  * time and prompt and generation speed. The files are cached under
  * ${XDG_CACHE_HOME:-~/.cache}/roj/demo/ and reused by later runs.
  *
- * The generator copies its tokenizer from a vocabulary GGUF (llama.cpp's
- * ggml-vocab-gpt-2.gguf); --vocab names it, else it is looked up in the
- * shared fixtures ($ROJ_SHARED_DIR, or a "shared" folder next to the
- * source tree of this build).
+ * The generator copies its tokenizer from a vocabulary GGUF: --vocab FILE,
+ * else llama.cpp's ggml-vocab-gpt-2.gguf from the shared fixtures
+ * ($ROJ_SHARED_DIR, or a "shared" folder next to the source tree of this
+ * build), else roj's built-in byte-level vocabulary (files then get a
+ * "-builtin" suffix).
  */
 #include <errno.h>
 #include <limits.h>
@@ -28,6 +29,7 @@
 #include "roj/context.h"
 #include "roj/model.h"
 #include "roj/sampler.h"
+#include "tokenizer/vocab_builtin.h"
 
 #define VOCAB_RELATIVE "fixtures/tokenizer/ggml-vocab-gpt-2.gguf"
 
@@ -44,10 +46,11 @@ struct demo_opts {
 };
 
 /* The default demo shape: 4 layers of width 256 (rows fit the 256-value
- * K-quant blocks, so Q4_K_M really uses Q4_K and Q6_K), GPT-2 vocab, tied
- * output: about 16 M parameters, 64 MB as F32. */
+ * K-quant blocks, so Q4_K_M really uses Q4_K and Q6_K) and a tied output:
+ * about 16 M parameters (64 MB as F32) with the GPT-2 vocabulary, 3 M with
+ * the built-in one. */
 static const synth_shape demo_shape = {
-    "demo-16m", 4, 256, 4, 2, 768, 2048, 0, 10000.0f, 1e-5f, true,
+    "demo", 4, 256, 4, 2, 768, 2048, 0, 10000.0f, 1e-5f, true,
     SYNTH_DEFAULT_SEED, NULL};
 
 static bool file_exists(const char *path)
@@ -291,7 +294,8 @@ static void print_table(const struct demo_row *rows, size_t n,
 
 /* Writes the F32 model if needed, then the quantized files, then runs
  * each and prints the table. */
-static int demo_run(const struct demo_opts *o, synth_shape *shape)
+static int demo_run(const struct demo_opts *o, synth_shape *shape,
+                    const char *stem)
 {
     static const struct {
         const char *label;
@@ -319,7 +323,7 @@ static int demo_run(const struct demo_opts *o, synth_shape *shape)
     }
     for (size_t i = 0; i < N_TYPES; i++)
         snprintf(paths[i], sizeof paths[i], "%s/%s-%s.gguf", o->cache_dir,
-                 shape->name, types[i].suffix);
+                 stem, types[i].suffix);
 
     for (size_t i = 0; i < N_TYPES && rc == CLI_EXIT_OK; i++) {
         if (file_exists(paths[i]) && !o->fresh) {
@@ -356,12 +360,13 @@ int cmd_demo(int argc, char **argv)
          "folder of the model files (default "
          "${XDG_CACHE_HOME:-~/.cache}/roj/demo)"},
         {NULL, "--vocab", CLI_STRING, &o.vocab, "FILE",
-         "GGUF whose tokenizer the model gets (default: "
-         "ggml-vocab-gpt-2.gguf of the shared fixtures)"},
+         "GGUF whose tokenizer the model gets, or 'builtin' for roj's own "
+         "byte-level vocabulary (default: ggml-vocab-gpt-2.gguf of the "
+         "shared fixtures when found, else builtin)"},
         {NULL, "--shape", CLI_STRING, &o.shape, "NAME",
-         "model shape: demo-16m, tiny, smollm2-135m-shape or "
+         "model shape: demo, tiny, smollm2-135m-shape or "
          "qwen-0.5b-shape; the vocabulary size is the --vocab file's "
-         "(default demo-16m)"},
+         "(default demo)"},
         {"-p", "--prompt", CLI_STRING, &o.prompt, "TEXT",
          "prompt of each generation"},
         {"-n", "--n-predict", CLI_INT, &o.n_predict, "N",
@@ -386,8 +391,9 @@ int cmd_demo(int argc, char **argv)
         .epilog = "Progress goes to stderr, the table to stdout. Nothing "
                   "is downloaded.",
     };
-    char vocab[PATH_MAX], cache[PATH_MAX];
+    char vocab[PATH_MAX], cache[PATH_MAX], stem[96];
     synth_shape shape;
+    bool builtin;
     int rc = cli_parse(&cmd, argc, argv);
 
     if (rc >= 0)
@@ -397,26 +403,57 @@ int cmd_demo(int argc, char **argv)
     if (!choose_shape(&o, &shape))
         return cli_usage_error("demo", "unknown --shape '%s'", o.shape);
     cli_log_setup(o.verbose);
-    if (!find_vocab(&o, vocab, sizeof vocab)) {
-        fprintf(stderr, "roj demo: vocabulary %s not found; pass --vocab "
-                "FILE (a GGUF with tokenizer.* keys such as llama.cpp's "
-                "models/ggml-vocab-gpt-2.gguf) or set ROJ_SHARED_DIR\n",
-                o.vocab ? o.vocab : VOCAB_RELATIVE);
-        return CLI_EXIT_RUNTIME;
+    builtin = o.vocab && !strcmp(o.vocab, "builtin");
+    if (!builtin && !find_vocab(&o, vocab, sizeof vocab)) {
+        if (o.vocab) {
+            fprintf(stderr, "roj demo: vocabulary file %s not found\n",
+                    o.vocab);
+            return CLI_EXIT_RUNTIME;
+        }
+        builtin = true;
+    }
+    if (builtin) {
+        /* Write roj's own vocabulary to a temporary file for the
+         * generator, which copies tokenizer.* keys from a GGUF. */
+        int fd;
+        snprintf(vocab, sizeof vocab, "%s/roj-vocab-XXXXXX",
+                 getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR")
+                                                       : "/tmp");
+        fd = mkstemp(vocab);
+        if (fd < 0) {
+            fprintf(stderr, "roj demo: cannot create a temporary file "
+                    "%s: %s\n", vocab, strerror(errno));
+            return CLI_EXIT_RUNTIME;
+        }
+        close(fd);
+        if (vocab_builtin_write(vocab) != ROJ_OK) {
+            unlink(vocab);
+            return cli_runtime_error("demo", "cannot write the built-in "
+                                     "vocabulary");
+        }
+        fprintf(stderr, "roj demo: using the built-in byte-level "
+                "vocabulary\n");
     }
     shape.vocab_path = vocab;
-    if (o.write_f32)
-        return write_model(o.write_f32, &shape);
+    snprintf(stem, sizeof stem, "%s%s", shape.name,
+             builtin ? "-builtin" : "");
 
-    if (!o.cache_dir) {
-        const char *xdg = getenv("XDG_CACHE_HOME");
-        const char *home = getenv("HOME");
-        if (xdg && *xdg)
-            snprintf(cache, sizeof cache, "%s/roj/demo", xdg);
-        else
-            snprintf(cache, sizeof cache, "%s/.cache/roj/demo",
-                     home && *home ? home : ".");
-        o.cache_dir = cache;
+    if (o.write_f32) {
+        rc = write_model(o.write_f32, &shape);
+    } else {
+        if (!o.cache_dir) {
+            const char *xdg = getenv("XDG_CACHE_HOME");
+            const char *home = getenv("HOME");
+            if (xdg && *xdg)
+                snprintf(cache, sizeof cache, "%s/roj/demo", xdg);
+            else
+                snprintf(cache, sizeof cache, "%s/.cache/roj/demo",
+                         home && *home ? home : ".");
+            o.cache_dir = cache;
+        }
+        rc = demo_run(&o, &shape, stem);
     }
-    return demo_run(&o, &shape);
+    if (builtin)
+        unlink(vocab);
+    return rc;
 }
