@@ -1,11 +1,13 @@
 /*
  * A fixed pool of worker threads for data-parallel loops.
  *
- * pool_run() calls fn(ctx, i, n) once for every thread index i in [0, n),
- * where index 0 runs on the calling thread, and returns when all calls are
- * done. Workers spin briefly between runs, then sleep on a condition
- * variable, so back-to-back runs (one per matrix product) cost a few
- * microseconds. A pool is driven by one thread at a time.
+ * pool_run() calls fn(ctx, part, n) once for every part in [0, n), where
+ * n is the pool size, and returns when all calls are done. A part is not
+ * tied to a thread: the caller runs parts itself until none is left, so a
+ * worker that is not scheduled in time does not hold up the run. Two
+ * calls with the same part never overlap, so per-part scratch indexed by
+ * part is safe. Workers spin about 50 us between runs, then sleep.
+ * A pool is driven by one thread at a time.
  */
 #ifndef ROJ_CORE_THREADPOOL_H
 #define ROJ_CORE_THREADPOOL_H
