@@ -1,10 +1,13 @@
 /* Synthetic model generator: the tiny preset must reproduce the fixture
  * file bit for bit. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/sha256.h"
 #include "model/synth.h"
+#include "roj/context.h"
+#include "tokenizer/vocab_builtin.h"
 #include "testutil.h"
 
 static void synth_first_values(void **state)
@@ -73,6 +76,42 @@ static void synth_vocab_mismatch(void **state)
     assert_non_null(strstr(roj_last_error(), "/nonexistent/vocab.gguf"));
 }
 
+/* With no vocabulary file the model gets the built-in vocabulary and
+ * runs: load, tokenize, one decode. */
+static void synth_builtin_vocab_runs(void **state)
+{
+    (void)state;
+    synth_shape s;
+    char path[4200];
+    roj_model *model = NULL;
+    roj_context *ctx = NULL;
+    assert_int_equal(synth_preset("tiny", &s), ROJ_OK);
+    s.vocab_path = NULL;
+    s.n_vocab = 0;
+    snprintf(path, sizeof path, "%s/builtin.gguf", test_tmpdir());
+    assert_int_equal(synth_write_model(path, &s), ROJ_OK);
+    assert_int_equal(roj_model_open(path, &model), ROJ_OK);
+    assert_int_equal(roj_model_n_vocab(model),
+                     (int32_t)vocab_builtin_n_tokens());
+    assert_int_equal(roj_context_create(model, NULL, &ctx), ROJ_OK);
+    roj_token *ids = NULL;
+    size_t n = 0;
+    assert_int_equal(roj_tokenize(roj_model_vocab(model), "the cat", 7,
+                                  ROJ_TOKENIZE_ADD_SPECIAL, &ids, &n),
+                     ROJ_OK);
+    assert_true(n > 0);
+    roj_batch batch = {(int32_t)n, ids, NULL, NULL};
+    assert_int_equal(roj_decode(ctx, &batch), ROJ_OK);
+    assert_non_null(roj_get_logits(ctx, -1));
+    free(ids);
+    roj_context_free(ctx);
+    roj_model_free(model);
+
+    s.n_vocab = 1000;
+    assert_int_equal(synth_write_model(path, &s), ROJ_ERR_INVALID_ARG);
+    assert_non_null(strstr(roj_last_error(), "built-in vocabulary"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -81,6 +120,7 @@ int main(void)
         cmocka_unit_test(synth_unknown_preset),
         cmocka_unit_test(synth_tiny_matches_fixture),
         cmocka_unit_test(synth_vocab_mismatch),
+        cmocka_unit_test(synth_builtin_vocab_runs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

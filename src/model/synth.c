@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "gguf/gguf.h"
 #include "quant/qtypes.h"
+#include "tokenizer/vocab_builtin.h"
 
 /* Value of synthetic.algorithm. It is part of the file, so changing it
  * changes every SHA-256 listed in synth.h. */
@@ -145,9 +146,9 @@ static bool ends_with(const char *s, const char *suffix)
 
 static roj_status check_shape(const synth_shape *s)
 {
-    if (!s->name || !s->vocab_path)
+    if (!s->name)
         return roj_error(ROJ_ERR_INVALID_ARG,
-                         "synthetic model: name and vocab_path must be set");
+                         "synthetic model: name must be set");
     if (s->n_layer == 0 || s->n_layer > 1000 || s->n_embd == 0 ||
         s->n_head == 0 || s->n_head_kv == 0 || s->n_ff == 0 ||
         s->n_embd % s->n_head != 0 || s->n_head % s->n_head_kv != 0)
@@ -159,7 +160,8 @@ static roj_status check_shape(const synth_shape *s)
     return ROJ_OK;
 }
 
-/* Sets the metadata in file order, then copies tokenizer.* from vocab. */
+/* Sets the metadata in file order, then copies tokenizer.* from vocab, or
+ * sets the built-in vocabulary when vocab is NULL. */
 static roj_status synth_set_metadata(gguf_writer *w, const synth_shape *s,
                                      const gguf_file *vocab, uint32_t n_vocab)
 {
@@ -190,6 +192,8 @@ static roj_status synth_set_metadata(gguf_writer *w, const synth_shape *s,
         (st = gguf_writer_set_str(w, "synthetic.algorithm", algorithm_text)))
         return st;
 
+    if (!vocab)
+        return vocab_builtin_set(w, NULL);
     for (int64_t i = 0; i < gguf_n_kv(vocab); i++) {
         if (strncmp(gguf_kv_key(vocab, i), "tokenizer.", 10) != 0)
             continue;
@@ -235,10 +239,19 @@ roj_status synth_write_model(const char *path, const synth_shape *shape)
 
     if ((st = check_shape(shape)) != ROJ_OK)
         return st;
-    if ((st = gguf_open(shape->vocab_path, &vocab)) != ROJ_OK)
-        return st;
-    if ((st = synth_vocab_size(shape, vocab, &n_vocab)) != ROJ_OK)
-        goto close_vocab;
+    if (shape->vocab_path == NULL) {
+        n_vocab = vocab_builtin_n_tokens();
+        if (shape->n_vocab != 0 && shape->n_vocab != n_vocab)
+            return roj_error(ROJ_ERR_INVALID_ARG,
+                             "the built-in vocabulary has %u tokens but "
+                             "shape %s expects %u", n_vocab, shape->name,
+                             shape->n_vocab);
+    } else {
+        if ((st = gguf_open(shape->vocab_path, &vocab)) != ROJ_OK)
+            return st;
+        if ((st = synth_vocab_size(shape, vocab, &n_vocab)) != ROJ_OK)
+            goto close_vocab;
+    }
     if ((st = gguf_writer_create(&writer)) != ROJ_OK)
         goto close_vocab;
     if ((st = synth_set_metadata(writer, shape, vocab, n_vocab)) != ROJ_OK)

@@ -40,7 +40,8 @@ typedef struct synth_shape {
     float rms_eps;
     bool tied_output;       /* true: no output.weight, token_embd is reused */
     uint64_t seed;
-    const char *vocab_path; /* GGUF whose tokenizer.* keys are copied */
+    const char *vocab_path; /* GGUF whose tokenizer.* keys are copied;
+                             * NULL: roj's built-in byte-level vocabulary */
 } synth_shape;
 
 /* Fills *out with the preset "tiny", "smollm2-135m-shape" or

@@ -44,6 +44,11 @@ static char *merge_result(const char *merge)
     return text;
 }
 
+uint32_t vocab_builtin_n_tokens(void)
+{
+    return N_BYTES + N_MERGES + 1;
+}
+
 roj_status vocab_builtin_set(gguf_writer *w, uint32_t *n_tokens)
 {
     const uint32_t n = N_BYTES + N_MERGES + 1;

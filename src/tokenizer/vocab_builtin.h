@@ -14,6 +14,9 @@
  * token count in *n_tokens (may be NULL). */
 roj_status vocab_builtin_set(gguf_writer *w, uint32_t *n_tokens);
 
+/* Returns the number of tokens of the built-in vocabulary. */
+uint32_t vocab_builtin_n_tokens(void);
+
 /* Writes a vocabulary-only GGUF file holding the built-in vocabulary. */
 roj_status vocab_builtin_write(const char *path);
 
