@@ -29,7 +29,6 @@
 #include "roj/context.h"
 #include "roj/model.h"
 #include "roj/sampler.h"
-#include "tokenizer/vocab_builtin.h"
 
 #define VOCAB_RELATIVE "fixtures/tokenizer/ggml-vocab-gpt-2.gguf"
 
@@ -412,29 +411,10 @@ int cmd_demo(int argc, char **argv)
         }
         builtin = true;
     }
-    if (builtin) {
-        /* Write roj's own vocabulary to a temporary file for the
-         * generator, which copies tokenizer.* keys from a GGUF. */
-        int fd;
-        snprintf(vocab, sizeof vocab, "%s/roj-vocab-XXXXXX",
-                 getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR")
-                                                       : "/tmp");
-        fd = mkstemp(vocab);
-        if (fd < 0) {
-            fprintf(stderr, "roj demo: cannot create a temporary file "
-                    "%s: %s\n", vocab, strerror(errno));
-            return CLI_EXIT_RUNTIME;
-        }
-        close(fd);
-        if (vocab_builtin_write(vocab) != ROJ_OK) {
-            unlink(vocab);
-            return cli_runtime_error("demo", "cannot write the built-in "
-                                     "vocabulary");
-        }
+    if (builtin)
         fprintf(stderr, "roj demo: using the built-in byte-level "
                 "vocabulary\n");
-    }
-    shape.vocab_path = vocab;
+    shape.vocab_path = builtin ? NULL : vocab;
     snprintf(stem, sizeof stem, "%s%s", shape.name,
              builtin ? "-builtin" : "");
 
@@ -453,7 +433,5 @@ int cmd_demo(int argc, char **argv)
         }
         rc = demo_run(&o, &shape, stem);
     }
-    if (builtin)
-        unlink(vocab);
     return rc;
 }
