@@ -279,10 +279,126 @@ INLINE void q32_tile(int kind, int nr, int nt, const kern_mm_args *p, int64_t r0
             p->y[(t0 + t) * p->y_stride + r0 + r] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
+/* Rows of a decoded weight strip. */
+#define STRIP_ROWS 4
+
+/* Vectors per decoded weight pair in a strip: values and scales, plus the
+ * mins for the _1 types. */
+INLINE int q32_strip_vecs(int kind)
+{
+    return q32_has_min(kind) ? 3 : 2;
+}
+
+/* Decodes rows r0 .. r0 + nr - 1 into strip, pair-major: entry
+ * bp * STRIP_ROWS + r, q32_strip_vecs vectors each. An odd last block is
+ * paired with a zero block. */
+INLINE void q32_decode_strip(int kind, const kern_mm_args *p, int64_t r0, int nr,
+                             __m512i *strip)
+{
+    const int bs = q32_block_bytes(kind), nv = q32_strip_vecs(kind);
+    const int64_t nb = p->n_in / 32, n_pairs = (nb + 1) / 2;
+    for (int r = 0; r < nr; r++) {
+        const uint8_t *w = p->w + (size_t)(r0 + r) * p->w_row_bytes;
+        for (int64_t bp = 0; bp < n_pairs; bp++) {
+            q32_wpair d;
+            if (2 * bp + 1 < nb) {
+                d = q32_decode(kind, w + 2 * bp * bs);
+            } else {
+                uint8_t pad[2 * sizeof(block_q8_0)] = {0};
+                memcpy(pad, w + 2 * bp * bs, bs);
+                d = q32_decode(kind, pad);
+            }
+            __m512i *e = strip + (bp * STRIP_ROWS + r) * nv;
+            e[0] = d.u;
+            e[1] = _mm512_castps_si512(d.d);
+            if (nv == 3)
+                e[2] = _mm512_castps_si512(d.m);
+        }
+    }
+}
+
+/* The nr x nt tile of q32_tile on a decoded strip: the inner loop is
+ * loads, vpdpbusd and the scale FMAs only. */
+INLINE void q32_tile_dec(int kind, int nr, int nt, const kern_mm_args *p, int64_t r0,
+                         int64_t t0, const __m512i *strip, const q32_rec *rec)
+{
+    const int64_t n_pairs = (p->n_in / 32 + 1) / 2;
+    const int nv = q32_strip_vecs(kind);
+    __m512 acc[STRIP_ROWS][4];
+
+    #pragma GCC unroll 8
+    for (int r = 0; r < nr; r++)
+        #pragma GCC unroll 8
+        for (int t = 0; t < nt; t++)
+            acc[r][t] = _mm512_setzero_ps();
+    for (int64_t bp = 0; bp < n_pairs; bp++) {
+        #pragma GCC unroll 8
+        for (int r = 0; r < nr; r++) {
+            const __m512i *e = strip + (bp * STRIP_ROWS + r) * nv;
+            q32_wpair w;
+            w.u = e[0];
+            w.d = _mm512_castsi512_ps(e[1]);
+            w.m = nv == 3 ? _mm512_castsi512_ps(e[2]) : _mm512_setzero_ps();
+            #pragma GCC unroll 8
+            for (int t = 0; t < nt; t++)
+                acc[r][t] = q32_step(kind, acc[r][t], &w, &rec[t * n_pairs + bp]);
+        }
+    }
+    if (nr == 4 && nt == 4) {
+        kern_reduce_4x4(acc, p->y + t0 * p->y_stride + r0, p->y_stride);
+        return;
+    }
+    #pragma GCC unroll 8
+    for (int t = 0; t < nt; t++)
+        #pragma GCC unroll 8
+        for (int r = 0; r < nr; r++)
+            p->y[(t0 + t) * p->y_stride + r0 + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
 /* Bytes of prepared activations per token block (192 bytes per token and
  * block pair): small enough to stay in a 1-2 MiB L2 next to the weight
  * rows being streamed. */
 #define SCRATCH_BYTES (384u << 10)
+
+/* Token count from which a prompt product decodes each 4-row strip once
+ * per token block instead of once per 4-token tile. */
+#define DECODE_MIN_TOK 8
+
+/* Prompt product on decoded strips; rec has room for tok_block tokens and
+ * a strip after them. */
+INLINE int q32_matmul_dec(int kind, const kern_mm_args *p, q32_rec *rec,
+                          int64_t tok_block)
+{
+    const int64_t n_pairs = (p->n_in / 32 + 1) / 2;
+    const int nv = q32_strip_vecs(kind);
+    __m512i *strip = (__m512i *)(rec + tok_block * n_pairs);
+
+    for (int64_t tb = 0; tb < p->n_tok; tb += tok_block) {
+        int64_t te = tb + tok_block < p->n_tok ? tb + tok_block : p->n_tok;
+        int64_t te_full = tb + (te - tb) / 4 * 4;
+        q32_prepare(kind, p, tb, te - tb, rec);
+        for (int64_t r = p->row_begin; r < p->row_end; r += STRIP_ROWS) {
+            int nr = p->row_end - r < STRIP_ROWS ? (int)(p->row_end - r) : STRIP_ROWS;
+            q32_decode_strip(kind, p, r, nr, strip);
+            for (int64_t t = tb; t < te;) {
+                const q32_rec *tr = rec + (t - tb) * n_pairs;
+                int four = t < te_full;
+                if (nr == 4 && four)
+                    q32_tile_dec(kind, 4, 4, p, r, t, strip, tr);
+                else if (nr == 4)
+                    q32_tile_dec(kind, 4, 1, p, r, t, strip, tr);
+                else if (four)
+                    for (int i = 0; i < nr; i++)
+                        q32_tile_dec(kind, 1, 4, p, r + i, t, strip + i * nv, tr);
+                else
+                    for (int i = 0; i < nr; i++)
+                        q32_tile_dec(kind, 1, 1, p, r + i, t, strip + i * nv, tr);
+                t += four ? 4 : 1;
+            }
+        }
+    }
+    return 0;
+}
 
 /* Returns 0, or -1 when no scratch memory could be allocated. */
 INLINE int q32_matmul(int kind, const kern_mm_args *p)
@@ -293,7 +409,8 @@ INLINE int q32_matmul(int kind, const kern_mm_args *p)
     tok_block = tok_block >= 4 ? tok_block / 4 * 4 : 1;
     if (tok_block > p->n_tok)
         tok_block = p->n_tok;
-    q32_rec *rec = kern_scratch(tok_bytes * (size_t)tok_block);
+    size_t strip_bytes = (size_t)(n_pairs * STRIP_ROWS) * sizeof(q32_wpair);
+    q32_rec *rec = kern_scratch(tok_bytes * (size_t)tok_block + strip_bytes);
     if (rec == NULL)
         return -1;
 
@@ -307,6 +424,8 @@ INLINE int q32_matmul(int kind, const kern_mm_args *p)
             q32_tile(kind, 1, 1, p, r, 0, rec);
         return 0;
     }
+    if (p->n_tok >= DECODE_MIN_TOK)
+        return q32_matmul_dec(kind, p, rec, tok_block);
     const int64_t rows_full = p->row_begin + (p->row_end - p->row_begin) / 4 * 4;
     for (int64_t tb = 0; tb < p->n_tok; tb += tok_block) {
         int64_t te = tb + tok_block < p->n_tok ? tb + tok_block : p->n_tok;
