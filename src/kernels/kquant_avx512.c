@@ -162,8 +162,10 @@ INLINE void kq_decode(int kind, kq_block *k, const uint8_t *blk)
         kq_decode_q6(k, (const block_q6_K *)blk);
 }
 
-/* Adds the product of one decoded block and one Q8_K block to acc. */
-INLINE __m512 kq_step(int kind, __m512 acc, const kq_block *k, const block_q8_K *a)
+/* Adds the product of one decoded block and one Q8_K block to acc; bsf is
+ * the block's group sums times its scale (kq_prepare), used by the mins. */
+INLINE __m512 kq_step(int kind, __m512 acc, const kq_block *k, const block_q8_K *a,
+                      const __m512 *bsf)
 {
     __m256i bsums = _mm256_loadu_si256((const __m256i *)a->bsums);
     __m512i isum = _mm512_setzero_si512();
@@ -176,16 +178,31 @@ INLINE __m512 kq_step(int kind, __m512 acc, const kq_block *k, const block_q8_K 
         isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(k->u[i], q), k->sc[i]);
     }
     acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(k->d * a->d), acc);
-    if (kind != KQ_Q6_K) {
-        __m512 bs = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(bsums)),
-                                  _mm512_set1_ps(a->d));
-        acc = _mm512_fnmadd_ps(k->mins, bs, acc);
-    }
+    if (kind != KQ_Q6_K)
+        acc = _mm512_fnmadd_ps(k->mins, *bsf, acc);
     return acc;
 }
 
-/* One row r times tokens t0 .. t0 + nt - 1. */
-INLINE void kq_tile(int kind, int nt, const kern_mm_args *p, int64_t r, int64_t t0)
+/* Scaled group sums d * bsums of nt activation rows from t0, token-major,
+ * so the tiles of every row share them. */
+static void kq_prepare(const kern_mm_args *p, int64_t t0, int64_t nt, __m512 *bsf)
+{
+    const int64_t nb = p->n_in / QK_K;
+    for (int64_t t = 0; t < nt; t++) {
+        const block_q8_K *a = (const block_q8_K *)(p->act + (size_t)(t0 + t) *
+                                                             p->act_row_bytes);
+        for (int64_t b = 0; b < nb; b++) {
+            __m256i bsums = _mm256_loadu_si256((const __m256i *)a[b].bsums);
+            bsf[t * nb + b] = _mm512_mul_ps(
+                _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(bsums)), _mm512_set1_ps(a[b].d));
+        }
+    }
+}
+
+/* One row r times tokens t0 .. t0 + nt - 1; bsf holds their kq_prepare
+ * sums. */
+INLINE void kq_tile(int kind, int nt, const kern_mm_args *p, int64_t r, int64_t t0,
+                    const __m512 *bsf)
 {
     const int bs = kq_block_bytes(kind);
     const int64_t nb = p->n_in / QK_K;
@@ -207,34 +224,62 @@ INLINE void kq_tile(int kind, int nt, const kern_mm_args *p, int64_t r, int64_t 
         kq_decode(kind, &k, w + b * bs);
         #pragma GCC unroll 8
         for (int t = 0; t < nt; t++)
-            acc[t] = kq_step(kind, acc[t], &k, ar[t] + b);
+            acc[t] = kq_step(kind, acc[t], &k, ar[t] + b, bsf + t * nb + b);
     }
     #pragma GCC unroll 8
     for (int t = 0; t < nt; t++)
         p->y[(t0 + t) * p->y_stride + r] = _mm512_reduce_add_ps(acc[t]);
 }
 
-INLINE void kq_matmul(int kind, const kern_mm_args *p)
+/* Returns 0, or -1 when no scratch memory could be allocated. */
+INLINE int kq_matmul(int kind, const kern_mm_args *p)
 {
-    const int64_t tok_block = kern_token_block(p->act_row_bytes, 8);
+    const int64_t nb = p->n_in / QK_K;
+    int64_t tok_block = kern_token_block(p->act_row_bytes, 8);
+    if (tok_block > p->n_tok)
+        tok_block = p->n_tok;
+    __m512 *bsf = NULL;
+    if (kind != KQ_Q6_K) {
+        bsf = kern_scratch((size_t)(tok_block * nb) * sizeof *bsf);
+        if (bsf == NULL)
+            return -1;
+    }
 
     for (int64_t tb = 0; tb < p->n_tok; tb += tok_block) {
         int64_t te = tb + tok_block < p->n_tok ? tb + tok_block : p->n_tok;
+        if (bsf != NULL)
+            kq_prepare(p, tb, te - tb, bsf);
         for (int64_t r = p->row_begin; r < p->row_end; r++) {
             int64_t t = tb;
             for (; t + 8 <= te; t += 8)
-                kq_tile(kind, 8, p, r, t);
+                kq_tile(kind, 8, p, r, t, bsf ? bsf + (t - tb) * nb : NULL);
             for (; t + 4 <= te; t += 4)
-                kq_tile(kind, 4, p, r, t);
+                kq_tile(kind, 4, p, r, t, bsf ? bsf + (t - tb) * nb : NULL);
             for (; t < te; t++)
-                kq_tile(kind, 1, p, r, t);
+                kq_tile(kind, 1, p, r, t, bsf ? bsf + (t - tb) * nb : NULL);
         }
     }
+    return 0;
 }
 
-static void mm_q4_K(const kern_mm_args *p) { kq_matmul(KQ_Q4_K, p); }
-static void mm_q5_K(const kern_mm_args *p) { kq_matmul(KQ_Q5_K, p); }
-static void mm_q6_K(const kern_mm_args *p) { kq_matmul(KQ_Q6_K, p); }
+/* Each falls back to the scalar reference if scratch allocation fails. */
+static void mm_q4_K(const kern_mm_args *p)
+{
+    if (kq_matmul(KQ_Q4_K, p) != 0)
+        kern_scalar_matmul(ROJ_TYPE_Q4_K, p);
+}
+
+static void mm_q5_K(const kern_mm_args *p)
+{
+    if (kq_matmul(KQ_Q5_K, p) != 0)
+        kern_scalar_matmul(ROJ_TYPE_Q5_K, p);
+}
+
+static void mm_q6_K(const kern_mm_args *p)
+{
+    if (kq_matmul(KQ_Q6_K, p) != 0)
+        kern_scalar_matmul(ROJ_TYPE_Q6_K, p);
+}
 
 /* Sets the AVX-512 K-quant products. */
 void kern_avx512_fill_kq(kern_ops *ops);
