@@ -105,6 +105,8 @@ static bool chat_add(struct chat *c, const char *role, const char *text)
 /* Removes n messages starting at index first. */
 static void chat_remove(struct chat *c, size_t first, size_t n)
 {
+    if (n == 0)
+        return;
     for (size_t i = first; i < first + n; i++)
         free((char *)c->msgs[i].content);
     memmove(c->msgs + first, c->msgs + first + n,
