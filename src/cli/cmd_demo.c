@@ -29,6 +29,7 @@
 #include "roj/context.h"
 #include "roj/model.h"
 #include "roj/sampler.h"
+#include "tokenizer/vocab_builtin.h"
 
 #define VOCAB_RELATIVE "fixtures/tokenizer/ggml-vocab-gpt-2.gguf"
 
@@ -156,8 +157,12 @@ static void *write_thread(void *arg)
 static int write_model(const char *path, const synth_shape *shape)
 {
     struct write_job job = {path, shape, ROJ_OK, "", 0};
-    uint64_t expected = 4 * synth_param_count(shape, 50257) +
-                        file_size(shape->vocab_path);
+    /* The size is only for the progress bar: the vocabulary file's token
+     * count is not read here, so GPT-2's 50257 stands in for it. */
+    uint32_t n_vocab = shape->vocab_path ? 50257 : vocab_builtin_n_tokens();
+    uint64_t expected = 4 * synth_param_count(shape, n_vocab) +
+                        (shape->vocab_path ? file_size(shape->vocab_path)
+                                           : 0);
     char tmp[PATH_MAX + 8];
     cli_progress bar;
     pthread_t thread;
