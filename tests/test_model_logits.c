@@ -308,6 +308,54 @@ static void tiny_context_overflow(void **state)
     roj_model_free(model);
 }
 
+static bool abort_always(void *user_data)
+{
+    int *calls = user_data;
+    (*calls)++;
+    return true;
+}
+
+/* An abort callback stops roj_decode, which then leaves the sequence as it
+ * was; bad lengths and negative parameters are rejected. */
+static void tiny_abort_and_bad_args(void **state)
+{
+    (void)state;
+    roj_model *model = open_tiny("f32");
+    roj_context_params params = roj_context_default_params();
+    params.n_ctx = 32;
+    params.n_seq = 2;
+    roj_context *ctx = NULL;
+    assert_int_equal(roj_context_create(model, &params, &ctx), ROJ_OK);
+    roj_token tokens[4] = {1, 450, 4996, 17354};
+    roj_batch batch = {4, tokens, NULL, NULL};
+    int calls = 0;
+
+    roj_context_set_abort(ctx, abort_always, &calls);
+    assert_int_equal(roj_decode(ctx, &batch), ROJ_ERR_ABORTED);
+    assert_int_equal(calls, 1);
+    assert_int_equal(roj_seq_len(ctx, 0), 0);
+    roj_context_set_abort(ctx, NULL, NULL);
+    assert_int_equal(roj_decode(ctx, &batch), ROJ_OK);
+    assert_int_equal(roj_seq_len(ctx, 0), 4);
+
+    assert_int_equal(roj_seq_truncate(ctx, 0, -1), ROJ_ERR_INVALID_ARG);
+    assert_int_equal(roj_seq_len(ctx, 0), 4);
+    assert_int_equal(roj_seq_truncate(ctx, 0, 10), ROJ_OK);
+    assert_int_equal(roj_seq_len(ctx, 0), 4);
+    assert_int_equal(roj_seq_copy(ctx, 0, 1, 5), ROJ_ERR_INVALID_ARG);
+    assert_int_equal(roj_seq_copy(ctx, 0, 1, -1), ROJ_ERR_INVALID_ARG);
+    assert_int_equal(roj_seq_copy(ctx, 0, 1, 3), ROJ_OK);
+    assert_int_equal(roj_seq_len(ctx, 1), 3);
+    roj_context_free(ctx);
+
+    roj_context *bad = NULL;
+    params.n_batch = -1;
+    assert_int_equal(roj_context_create(model, &params, &bad),
+                     ROJ_ERR_INVALID_ARG);
+    assert_null(bad);
+    roj_model_free(model);
+}
+
 /* Thread count changes which thread computes a row, not the result. */
 static void tiny_threads_bitwise_equal(void **state)
 {
@@ -347,6 +395,7 @@ int main(void)
         cmocka_unit_test(tiny_multi_sequence_batch),
         cmocka_unit_test(tiny_context_overflow),
         cmocka_unit_test(tiny_threads_bitwise_equal),
+        cmocka_unit_test(tiny_abort_and_bad_args),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -28,10 +28,12 @@ extern "C" {
 
 typedef struct roj_context roj_context;
 
+/* Parameters of a context; 0 picks the default, negative values are
+ * rejected. */
 typedef struct roj_context_params {
     int32_t n_ctx;     /* positions per sequence; 0: the model's, max 4096 */
-    int32_t n_seq;     /* sequences the cache holds; default 1 */
-    int32_t n_batch;   /* max tokens per roj_decode call; default 512 */
+    int32_t n_seq;     /* sequences the cache holds; 0: 1 */
+    int32_t n_batch;   /* max tokens per roj_decode call; 0: 512 */
     int32_t n_threads; /* worker threads; 0: one per core, up to 8 */
 } roj_context_params;
 
@@ -47,6 +49,17 @@ int32_t roj_context_n_ctx(const roj_context *ctx);
 int32_t roj_context_n_seq(const roj_context *ctx);
 /* Most tokens one roj_decode call accepts. */
 int32_t roj_context_n_batch(const roj_context *ctx);
+/* Returns true to stop a running roj_decode. Called from the thread that
+ * called roj_decode, between layers, so it must be cheap; reading a flag
+ * set by a signal handler is the intended use. */
+typedef bool (*roj_abort_fn)(void *user_data);
+
+/* Sets (fn != NULL) or clears the abort callback. An aborted roj_decode
+ * returns ROJ_ERR_ABORTED and leaves the sequences as they were before the
+ * call. */
+void roj_context_set_abort(roj_context *ctx, roj_abort_fn fn,
+                           void *user_data);
+
 /* Changes the number of worker threads (1 .. 256). */
 roj_status roj_context_set_threads(roj_context *ctx, int32_t n_threads);
 
@@ -74,10 +87,12 @@ const float *roj_get_logits(roj_context *ctx, int32_t i);
 
 /* Current length of a sequence's cache. */
 int32_t roj_seq_len(const roj_context *ctx, int32_t seq);
-/* Drops positions [len, end) of a sequence (len = 0 clears it). */
+/* Drops positions [len, end) of a sequence (len = 0 clears it); a len at
+ * or past the end changes nothing. A negative len or a sequence out of
+ * range is ROJ_ERR_INVALID_ARG. */
 roj_status roj_seq_truncate(roj_context *ctx, int32_t seq, int32_t len);
 /* Replaces sequence dst with the first len positions of src, so a shared
- * prompt is evaluated once. */
+ * prompt is evaluated once. len must be in 0 .. roj_seq_len(src). */
 roj_status roj_seq_copy(roj_context *ctx, int32_t src, int32_t dst,
                         int32_t len);
 

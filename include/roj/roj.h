@@ -34,7 +34,8 @@ typedef enum roj_status {
     ROJ_ERR_NOT_FOUND,    /* a named key, tensor or token is missing */
     ROJ_ERR_CONTEXT_FULL, /* the request needs more KV cache than exists */
     ROJ_ERR_NUMERIC,      /* NaN or infinity where a number was needed */
-    ROJ_ERR_INTERNAL      /* a bug in roj */
+    ROJ_ERR_INTERNAL,     /* a bug in roj */
+    ROJ_ERR_ABORTED       /* the caller's abort callback stopped the call */
 } roj_status;
 
 /* Returns the constant name of a status, for example "ROJ_ERR_FORMAT". */

@@ -21,6 +21,7 @@ const char *roj_status_name(roj_status status)
     case ROJ_ERR_CONTEXT_FULL: return "ROJ_ERR_CONTEXT_FULL";
     case ROJ_ERR_NUMERIC: return "ROJ_ERR_NUMERIC";
     case ROJ_ERR_INTERNAL: return "ROJ_ERR_INTERNAL";
+    case ROJ_ERR_ABORTED: return "ROJ_ERR_ABORTED";
     }
     return "ROJ_ERR_UNKNOWN";
 }

@@ -103,16 +103,22 @@ roj_status roj_context_create(roj_model *model,
     roj_status st;
 
     *out = NULL;
-    if (p.n_ctx <= 0) {
+    if (p.n_ctx < 0 || p.n_seq < 0 || p.n_batch < 0 || p.n_threads < 0)
+        return roj_error(ROJ_ERR_INVALID_ARG,
+                         "context parameters must not be negative: n_ctx "
+                         "%d, n_seq %d, n_batch %d, n_threads %d (0 picks "
+                         "the default)", p.n_ctx, p.n_seq, p.n_batch,
+                         p.n_threads);
+    if (p.n_ctx == 0) {
         p.n_ctx = model->hp.n_ctx_train;
         if (p.n_ctx > DEFAULT_MAX_CTX)
             p.n_ctx = DEFAULT_MAX_CTX;
     }
-    if (p.n_seq <= 0)
+    if (p.n_seq == 0)
         p.n_seq = 1;
-    if (p.n_batch <= 0)
+    if (p.n_batch == 0)
         p.n_batch = 512;
-    if (p.n_threads <= 0)
+    if (p.n_threads == 0)
         p.n_threads = default_threads();
     if (p.n_ctx > (1 << 20) || p.n_seq > 4096 || p.n_batch > (1 << 16))
         return roj_error(ROJ_ERR_INVALID_ARG,
@@ -170,6 +176,12 @@ const roj_model *roj_context_model(const roj_context *c) { return c->model; }
 int32_t roj_context_n_ctx(const roj_context *c) { return c->n_ctx; }
 int32_t roj_context_n_seq(const roj_context *c) { return c->n_seq; }
 int32_t roj_context_n_batch(const roj_context *c) { return c->n_batch; }
+
+void roj_context_set_abort(roj_context *c, roj_abort_fn fn, void *user_data)
+{
+    c->abort_fn = fn;
+    c->abort_data = user_data;
+}
 
 roj_status roj_context_set_threads(roj_context *c, int32_t n_threads)
 {
@@ -309,7 +321,8 @@ roj_status roj_seq_truncate(roj_context *c, int32_t seq, int32_t len)
         return roj_error(ROJ_ERR_INVALID_ARG, "sequence %d is outside 0 to "
                          "%d", seq, c->n_seq - 1);
     if (len < 0)
-        len = 0;
+        return roj_error(ROJ_ERR_INVALID_ARG, "sequence %d: length %d is "
+                         "negative", seq, len);
     if (len < c->seqs[seq].len)
         c->seqs[seq].len = len;
     return ROJ_OK;
@@ -324,7 +337,9 @@ roj_status roj_seq_copy(roj_context *c, int32_t src, int32_t dst,
                          "sequences %d and %d must be in 0 to %d", src, dst,
                          c->n_seq - 1);
     if (len < 0 || len > c->seqs[src].len)
-        len = c->seqs[src].len;
+        return roj_error(ROJ_ERR_INVALID_ARG,
+                         "cannot copy %d positions of sequence %d, which "
+                         "holds %d", len, src, c->seqs[src].len);
     if (src == dst) {
         c->seqs[dst].len = len;
         return ROJ_OK;

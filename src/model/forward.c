@@ -318,6 +318,9 @@ roj_status model_forward(roj_context *c, const roj_token *tokens,
     rope_tables(c, n_tok);
 
     for (int il = 0; il < hp->n_layer; il++) {
+        if (c->abort_fn && c->abort_fn(c->abort_data))
+            return roj_error(ROJ_ERR_ABORTED, "evaluation aborted by the "
+                             "caller at layer %d of %d", il, hp->n_layer);
         attention_block(c, il, n_tok);
         ffn_block(c, il, n_tok);
     }

@@ -118,6 +118,9 @@ struct roj_context {
     int32_t *tok_pos; /* (n_batch) position of each batch token */
     int32_t *tok_seq; /* (n_batch) */
 
+    roj_abort_fn abort_fn;
+    void *abort_data;
+
     float *logits;       /* (n_logits_cap, n_vocab) */
     int32_t n_logits_cap;
     int32_t *logit_index; /* (n_batch) row in logits, or -1 */

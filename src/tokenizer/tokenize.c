@@ -54,6 +54,10 @@ roj_status roj_tokenize(const roj_vocab *v, const char *text, size_t len,
     if (!v || !tokens || !n_tokens || (!text && len > 0))
         return roj_error(ROJ_ERR_INVALID_ARG, "roj_tokenize: vocab, tokens, "
                          "n_tokens and text (when len > 0) must not be NULL");
+    if (flags & ~(ROJ_TOKENIZE_ADD_SPECIAL | ROJ_TOKENIZE_PARSE_SPECIAL))
+        return roj_error(ROJ_ERR_INVALID_ARG, "roj_tokenize: unknown flag "
+                         "bits 0x%x", flags & ~(ROJ_TOKENIZE_ADD_SPECIAL |
+                                               ROJ_TOKENIZE_PARSE_SPECIAL));
     *tokens = NULL;
     *n_tokens = 0;
 
