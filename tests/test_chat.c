@@ -397,5 +397,5 @@ int main(void)
         cmocka_unit_test(chat_llama2_with_spm_vocab),
         cmocka_unit_test(chat_family_for_model),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_run_group(tests, NULL, NULL);
 }

@@ -189,7 +189,7 @@ static int setup_model(void **state)
 
     assert_non_null(f);
     assert_int_equal(roj_model_open(
-        test_shared_path("fixtures/logits/tiny-f32.gguf"), &f->model), 0);
+        test_require_shared("fixtures/logits/tiny-f32.gguf"), &f->model), 0);
     cp.n_ctx = 512;
     cp.n_seq = 2;
     cp.n_threads = 1;
@@ -690,5 +690,5 @@ int main(void)
     int failed = cmocka_run_group_tests(grammar, NULL, NULL);
     failed += cmocka_run_group_tests(model, setup_model, teardown_model);
     failed += cmocka_run_group_tests(bpe, NULL, NULL);
-    return failed;
+    return test_exit_status(failed);
 }

@@ -202,5 +202,5 @@ int main(void)
         cmocka_unit_test(gguf_vocab_files_open),
         cmocka_unit_test(gguf_vocab_token_counts),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_run_group(tests, NULL, NULL);
 }

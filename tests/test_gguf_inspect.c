@@ -190,5 +190,5 @@ int main(void)
         cmocka_unit_test(inspect_unsupported_type),
         cmocka_unit_test(inspect_usage_errors),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_run_group(tests, NULL, NULL);
 }

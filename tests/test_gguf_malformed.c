@@ -664,5 +664,5 @@ int main(void)
         cmocka_unit_test(gguf_random_mutations),
         cmocka_unit_test(gguf_open_path_errors),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_run_group(tests, NULL, NULL);
 }

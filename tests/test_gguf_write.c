@@ -416,5 +416,5 @@ int main(void)
         cmocka_unit_test(gguf_write_copy_vocab),
         cmocka_unit_test(gguf_write_rejects_bad_input),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_run_group(tests, NULL, NULL);
 }

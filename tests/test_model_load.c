@@ -173,7 +173,7 @@ static void load_reports_hparams(void **state)
 
 int main(void)
 {
-    test_shared_path("fixtures/logits/tiny-f32.gguf");
+    test_require_shared("fixtures/logits/tiny-f32.gguf");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(load_unknown_arch),
         cmocka_unit_test(load_missing_tensor),
@@ -184,5 +184,5 @@ int main(void)
         cmocka_unit_test(load_vocab_only_file),
         cmocka_unit_test(load_reports_hparams),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_run_group(tests, NULL, NULL);
 }

@@ -383,7 +383,7 @@ static void tiny_threads_bitwise_equal(void **state)
 
 int main(void)
 {
-    test_shared_path("fixtures/logits/tiny-f32.gguf");
+    test_require_shared("fixtures/logits/tiny-f32.gguf");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(tiny_f32_matches),
         cmocka_unit_test(tiny_f16_matches),
@@ -397,5 +397,5 @@ int main(void)
         cmocka_unit_test(tiny_threads_bitwise_equal),
         cmocka_unit_test(tiny_abort_and_bad_args),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_run_group(tests, NULL, NULL);
 }

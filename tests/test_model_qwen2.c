@@ -208,9 +208,9 @@ static void qwen2_matches_permuted_llama(void **state)
 
 int main(void)
 {
-    test_shared_path("fixtures/logits/tiny-f32.gguf");
+    test_require_shared("fixtures/logits/tiny-f32.gguf");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(qwen2_matches_permuted_llama),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_run_group(tests, NULL, NULL);
 }

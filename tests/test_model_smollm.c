@@ -69,7 +69,7 @@ static int setup_models(void **state)
     snprintf(model_dir, sizeof model_dir, "%s", test_tmpdir());
     assert_int_equal(synth_preset("smollm2-135m-shape", &shape), ROJ_OK);
     shape.vocab_path =
-        test_shared_path("fixtures/tokenizer/ggml-vocab-gpt-2.gguf");
+        test_require_shared("fixtures/tokenizer/ggml-vocab-gpt-2.gguf");
     char f32[4200];
     snprintf(f32, sizeof f32, "%s", model_path("f32"));
     if (synth_write_model(f32, &shape) != ROJ_OK) {
@@ -213,7 +213,7 @@ static void smollm_q4_k_m_logits(void **state) { (void)state; run_type(&cases[4]
 
 int main(void)
 {
-    test_shared_path("fixtures/logits/smollm2-135m-shape-f32.1.f32");
+    test_require_shared("fixtures/logits/smollm2-135m-shape-f32.1.f32");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(smollm_files_match_llama_cpp),
         cmocka_unit_test(smollm_f32_logits),
@@ -222,5 +222,5 @@ int main(void)
         cmocka_unit_test(smollm_q4_0_logits),
         cmocka_unit_test(smollm_q4_k_m_logits),
     };
-    return cmocka_run_group_tests(tests, setup_models, NULL);
+    return test_run_group(tests, setup_models, NULL);
 }

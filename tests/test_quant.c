@@ -555,5 +555,5 @@ int main(void)
         cmocka_unit_test(quant_tensor_error_names_row),
         cmocka_unit_test(quant_support_table),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_run_group(tests, NULL, NULL);
 }

@@ -320,5 +320,5 @@ int main(void)
         cmocka_unit_test(quant_file_requantizes),
         cmocka_unit_test(quant_file_errors),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_run_group(tests, NULL, NULL);
 }

@@ -1015,5 +1015,5 @@ int main(void)
         cmocka_unit_test(generate_context_full),
         cmocka_unit_test(decode_tokens_small_batch),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_run_group(tests, NULL, NULL);
 }

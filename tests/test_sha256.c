@@ -115,5 +115,5 @@ int main(void)
         cmocka_unit_test(sha256_file_matches_memory),
         cmocka_unit_test(sha256_file_missing),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_run_group(tests, NULL, NULL);
 }

@@ -122,5 +122,5 @@ int main(void)
         cmocka_unit_test(synth_vocab_mismatch),
         cmocka_unit_test(synth_builtin_vocab_runs),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_run_group(tests, NULL, NULL);
 }

@@ -116,5 +116,5 @@ int main(void)
         cmocka_unit_test(pool_split_covers_range),
         cmocka_unit_test(pool_rejects_bad_size),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_run_group(tests, NULL, NULL);
 }

@@ -743,5 +743,5 @@ int main(void)
         cmocka_unit_test(spm_space_prefix_is_optional),
         cmocka_unit_test(threads_share_a_vocab),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_run_group(tests, NULL, NULL);
 }

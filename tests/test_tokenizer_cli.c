@@ -134,5 +134,5 @@ int main(void)
         cmocka_unit_test(reads_text_files_exactly),
         cmocka_unit_test(reports_errors),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_run_group(tests, NULL, NULL);
 }

@@ -65,5 +65,5 @@ int main(void)
         cmocka_unit_test(builtin_round_trips),
         cmocka_unit_test(builtin_merges_apply),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_run_group(tests, NULL, NULL);
 }

@@ -22,7 +22,10 @@ const char *test_shared_dir(void)
     return shared_dir;
 }
 
-const char *test_shared_path(const char *relative)
+static int skipped_tests;
+
+/* Returns the path, or NULL (after printing why) when it is missing. */
+static const char *find_shared(const char *relative)
 {
     static char path[8192];
     struct stat st;
@@ -32,15 +35,45 @@ const char *test_shared_path(const char *relative)
         printf("SKIPPED: shared folder not found at %s "
                "(set ROJ_SHARED_DIR)\n", shared_dir);
         fflush(stdout);
-        exit(TEST_SKIP_EXIT);
+        return NULL;
     }
     snprintf(path, sizeof path, "%s/%s", dir, relative);
     if (stat(path, &st) != 0) {
         printf("SKIPPED: %s not found\n", path);
         fflush(stdout);
-        exit(TEST_SKIP_EXIT);
+        return NULL;
     }
     return path;
+}
+
+const char *test_shared_path(const char *relative)
+{
+    const char *path = find_shared(relative);
+    if (!path) {
+        skipped_tests++;
+        skip();
+    }
+    return path;
+}
+
+const char *test_require_shared(const char *relative)
+{
+    const char *path = find_shared(relative);
+    if (!path)
+        exit(TEST_SKIP_EXIT);
+    return path;
+}
+
+int test_exit_status(int failed)
+{
+    if (failed)
+        return failed;
+    if (skipped_tests) {
+        printf("SKIPPED: %d test(s) need the shared fixtures\n",
+               skipped_tests);
+        return TEST_SKIP_EXIT;
+    }
+    return 0;
 }
 
 static void remove_tmpdir(void)

@@ -16,10 +16,24 @@
  * ../shared next to the source tree. NULL when it does not exist. */
 const char *test_shared_dir(void);
 
-/* Builds "<shared>/<relative>" into a static buffer; exits with
- * TEST_SKIP_EXIT and a visible SKIPPED line when the shared folder or the
- * file is missing. */
+/* Builds "<shared>/<relative>" into a static buffer. When the shared
+ * folder or the file is missing, prints a SKIPPED line and skips the
+ * current test (cmocka's skip()), so call it inside a test; the program
+ * then exits with TEST_SKIP_EXIT through test_exit_status(). */
 const char *test_shared_path(const char *relative);
+
+/* Same as test_shared_path for main() and group setup functions: exits
+ * with TEST_SKIP_EXIT at once when the file is missing. */
+const char *test_require_shared(const char *relative);
+
+/* Exit status of a test program: the failure count when tests failed,
+ * else TEST_SKIP_EXIT when a test was skipped for missing fixtures, else
+ * 0. */
+int test_exit_status(int failed);
+
+/* Runs a cmocka group and returns test_exit_status() of the result. */
+#define test_run_group(tests, setup, teardown)                                \
+    test_exit_status(cmocka_run_group_tests(tests, setup, teardown))
 
 /* Creates a fresh temporary folder for this test process and returns it;
  * it is removed at exit. */
