@@ -152,9 +152,14 @@ int cli_parse(const cli_command *cmd, int argc, char **argv)
             cli_print_help(cmd, stdout);
             return CLI_EXIT_OK;
         }
-        if (arg[0] != '-' || arg[1] == '\0')
-            return cli_usage_error(cmd->name, "unexpected argument '%s'",
-                                   arg);
+        if (arg[0] != '-' || arg[1] == '\0') {
+            if (!cmd->positional)
+                return cli_usage_error(cmd->name,
+                                       "unexpected argument '%s'", arg);
+            if (!append_string(cmd->positional, arg))
+                return cli_usage_error(cmd->name, "out of memory");
+            continue;
+        }
         if (arg[1] == '-')
             eq = strchr(arg, '=');
         name_len = eq ? (size_t)(eq - arg) : strlen(arg);
@@ -185,6 +190,11 @@ int cli_parse(const cli_command *cmd, int argc, char **argv)
 
 void cli_free_lists(const cli_command *cmd)
 {
+    if (cmd->positional) {
+        free(cmd->positional->items);
+        cmd->positional->items = NULL;
+        cmd->positional->n = 0;
+    }
     for (size_t i = 0; i < cmd->n_options; i++) {
         const cli_option *o = &cmd->options[i];
         if (o->kind == CLI_STRINGS) {
@@ -271,6 +281,40 @@ int cli_runtime_error(const char *name, const char *what)
     return CLI_EXIT_RUNTIME;
 }
 
+int cli_finish_stdout(const char *name, int rc)
+{
+    int failed_flush, err;
+
+    errno = 0;
+    failed_flush = fflush(stdout) != 0;
+    err = errno;
+    if (!failed_flush && !ferror(stdout))
+        return rc;
+    fprintf(stderr, "roj %s: write error on standard output: %s\n", name,
+            strerror(err ? err : EIO));
+    return CLI_EXIT_RUNTIME;
+}
+
+int cli_check_ctx_threads(const char *name, int32_t n_ctx,
+                          int32_t n_threads)
+{
+    if (n_ctx < 0)
+        return cli_usage_error(name, "-c must be >= 0, not %d", n_ctx);
+    if (n_threads < 0 || n_threads > 256)
+        return cli_usage_error(name, "-t must be in 0..256, not %d",
+                               n_threads);
+    return -1;
+}
+
+void cli_path_error(const char *name, const char *what, const char *path,
+                    const char *message)
+{
+    if (strstr(message, path))
+        fprintf(stderr, "roj %s: %s: %s\n", name, what, message);
+    else
+        fprintf(stderr, "roj %s: %s %s: %s\n", name, what, path, message);
+}
+
 void cli_log_setup(bool verbose)
 {
     roj_log_set(NULL, NULL, verbose ? ROJ_LOG_DEBUG : ROJ_LOG_WARN);
@@ -278,6 +322,29 @@ void cli_log_setup(bool verbose)
 
 /* ------------------------------------------------------------------ */
 /* Sampling options and model loading */
+
+int cli_sampling_check(const char *name, const cli_sampling *s)
+{
+    if (!(s->temp >= 0.0f))
+        return cli_usage_error(name, "--temp must be >= 0, not %g",
+                               (double)s->temp);
+    if (s->top_k < 0)
+        return cli_usage_error(name, "--top-k must be >= 0, not %d",
+                               s->top_k);
+    if (!(s->top_p > 0.0f && s->top_p <= 1.0f))
+        return cli_usage_error(name, "--top-p must be in (0, 1], not %g",
+                               (double)s->top_p);
+    if (!(s->min_p >= 0.0f && s->min_p <= 1.0f))
+        return cli_usage_error(name, "--min-p must be in [0, 1], not %g",
+                               (double)s->min_p);
+    if (!(s->repeat_penalty > 0.0f))
+        return cli_usage_error(name, "--repeat-penalty must be > 0, not %g",
+                               (double)s->repeat_penalty);
+    if (s->repeat_last_n < 0 || s->repeat_last_n > 1 << 20)
+        return cli_usage_error(name, "--repeat-last-n must be in "
+                               "0..1048576, not %d", s->repeat_last_n);
+    return -1;
+}
 
 void cli_sampling_defaults(cli_sampling *s)
 {
@@ -308,7 +375,8 @@ size_t cli_sampling_options(cli_sampling *s, cli_option *out)
          "drop tokens below P times the top probability; 0 = off "
          "(default 0.05)"},
         {NULL, "--repeat-penalty", CLI_FLOAT, &s->repeat_penalty, "X",
-         "divide logits of recent tokens by X; 1 = off (default 1.0)"},
+         "divide positive logits and multiply negative logits of recent "
+         "tokens by X; 1 = off (default 1.0)"},
         {NULL, "--repeat-last-n", CLI_INT, &s->repeat_last_n, "N",
          "recent tokens the penalties look at (default 64)"},
         {NULL, "--frequency-penalty", CLI_FLOAT, &s->frequency_penalty, "X",
@@ -351,17 +419,12 @@ int cli_model_load(const char *name, const char *path, int32_t n_ctx,
 {
     roj_context_params cp = roj_context_default_params();
     double t0 = cli_now_ms();
+    int32_t n_train;
 
     *model = NULL;
     *ctx = NULL;
     if (roj_model_open(path, model) != ROJ_OK) {
-        const char *msg = roj_last_error();
-        /* Name the file even when the library message does not. */
-        if (strstr(msg, path))
-            fprintf(stderr, "roj %s: cannot load model: %s\n", name, msg);
-        else
-            fprintf(stderr, "roj %s: cannot load model %s: %s\n", name,
-                    path, msg);
+        cli_path_error(name, "cannot load model", path, roj_last_error());
         return CLI_EXIT_RUNTIME;
     }
     cp.n_ctx = n_ctx;
@@ -369,12 +432,18 @@ int cli_model_load(const char *name, const char *path, int32_t n_ctx,
     if (n_batch > 0)
         cp.n_batch = n_batch;
     if (roj_context_create(*model, &cp, ctx) != ROJ_OK) {
-        fprintf(stderr, "roj %s: cannot create a context for %s: %s\n", name,
-                path, roj_last_error());
+        cli_path_error(name, "cannot create a context for", path,
+                       roj_last_error());
         roj_model_free(*model);
         *model = NULL;
         return CLI_EXIT_RUNTIME;
     }
+    n_train = roj_model_n_ctx_train(*model);
+    if (n_train > 0 && roj_context_n_ctx(*ctx) > n_train)
+        fprintf(stderr, "roj %s: warning: the context of %d tokens is "
+                "larger than the %d the model was trained on; output "
+                "past %d tokens may be poor\n", name,
+                roj_context_n_ctx(*ctx), n_train, n_train);
     *load_ms = cli_now_ms() - t0;
     return CLI_EXIT_OK;
 }

@@ -18,6 +18,7 @@
 #define CLI_EXIT_OK 0
 #define CLI_EXIT_RUNTIME 1
 #define CLI_EXIT_USAGE 2
+#define CLI_EXIT_INTERRUPTED 130 /* 128 + SIGINT, as shells report it */
 
 /* What an option's value is parsed into (the type behind cli_option.dest). */
 typedef enum cli_kind {
@@ -65,6 +66,7 @@ typedef struct cli_command {
     const cli_option *options;
     size_t n_options;
     const char *epilog;   /* printed after the options; may be NULL */
+    cli_strings *positional; /* non-option arguments; NULL: rejected */
 } cli_command;
 
 /*
@@ -93,6 +95,17 @@ int cli_usage_error(const char *name, const char *fmt, ...)
  * CLI_EXIT_RUNTIME. */
 int cli_runtime_error(const char *name, const char *what);
 
+/* Prints "roj NAME: write error on standard output: <strerror>" and
+ * returns CLI_EXIT_RUNTIME when flushing stdout fails or an earlier write
+ * to it failed; otherwise returns rc. Call it before exiting after
+ * writing to stdout. */
+int cli_finish_stdout(const char *name, int rc);
+
+/* Checks -c (>= 0) and -t (0..256). Returns -1 when both are valid, else
+ * prints a usage error naming the option and returns CLI_EXIT_USAGE. */
+int cli_check_ctx_threads(const char *name, int32_t n_ctx,
+                          int32_t n_threads);
+
 /* Sampling options shared by generate and chat, with llama.cpp's names
  * and defaults. */
 typedef struct cli_sampling {
@@ -109,6 +122,12 @@ typedef struct cli_sampling {
 
 #define CLI_SAMPLING_N_OPTIONS 9
 
+/* Checks the ranges of the sampling options: --temp >= 0, --top-k >= 0,
+ * --top-p in (0, 1], --min-p in [0, 1], --repeat-penalty > 0 and
+ * --repeat-last-n >= -1. Returns -1 when all are valid, else prints a
+ * usage error naming the option and returns CLI_EXIT_USAGE. */
+int cli_sampling_check(const char *name, const cli_sampling *s);
+
 /* Fills s with the defaults of roj_sampler_default_params() and seed -1. */
 void cli_sampling_defaults(cli_sampling *s);
 
@@ -124,13 +143,19 @@ roj_sampler_params cli_sampler_params(const cli_sampling *s);
  * Opens the model at path and a context of n_ctx positions (0: the
  * model's, up to 4096), n_threads workers (0: one per core, up to 8) and
  * n_batch tokens per decode. Sets *load_ms to the wall time of both.
- * On failure prints "roj NAME: cannot load model PATH: <error>" and returns
- * CLI_EXIT_RUNTIME; on success returns CLI_EXIT_OK and the caller frees
- * *ctx and then *model.
+ * On failure prints "roj NAME: cannot load model PATH: <error>" (the path
+ * once) and returns CLI_EXIT_RUNTIME; on success returns CLI_EXIT_OK and
+ * the caller frees *ctx and then *model. Warns on stderr when the context
+ * is larger than the model's training context.
  */
 int cli_model_load(const char *name, const char *path, int32_t n_ctx,
                    int32_t n_threads, int32_t n_batch, roj_model **model,
                    roj_context **ctx, double *load_ms);
+
+/* Prints "roj NAME: WHAT PATH: MESSAGE" to stderr, leaving out PATH when
+ * MESSAGE already contains it. */
+void cli_path_error(const char *name, const char *what, const char *path,
+                    const char *message);
 
 /* Sets the library log level: warnings by default, debug with verbose. */
 void cli_log_setup(bool verbose);

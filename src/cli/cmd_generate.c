@@ -49,6 +49,9 @@ struct generate_opts {
 
 static volatile sig_atomic_t interrupted;
 
+/* errno of the first failed write to stdout, 0 while none failed. */
+static int write_errno;
+
 static void on_sigint(int sig)
 {
     (void)sig;
@@ -57,12 +60,36 @@ static void on_sigint(int sig)
     interrupted = 1;
 }
 
+/* Abort callback of the context: stops a decode between layers. */
+static bool abort_requested(void *user_data)
+{
+    (void)user_data;
+    return interrupted != 0;
+}
+
+/* Writes and flushes one piece; a failed write (EPIPE with SIGPIPE
+ * ignored, ENOSPC) stops the generation. */
 static bool write_text(const char *text, size_t len, void *user_data)
 {
     (void)user_data;
-    fwrite(text, 1, len, stdout);
-    fflush(stdout);
+    if (write_errno)
+        return false;
+    errno = 0;
+    if (fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0) {
+        write_errno = errno ? errno : EIO;
+        return false;
+    }
     return !interrupted;
+}
+
+/* Prints the write error, if any, and returns true when there was one. */
+static bool report_write_error(void)
+{
+    if (!write_errno)
+        return false;
+    fprintf(stderr, "roj generate: write error on standard output: %s\n",
+            strerror(write_errno));
+    return true;
 }
 
 static size_t build_options(struct generate_opts *o, cli_option *opts)
@@ -77,7 +104,8 @@ static size_t build_options(struct generate_opts *o, cli_option *opts)
                              "FILE", "read the prompt from FILE"};
     opts[n++] = (cli_option){"-n", "--n-predict", CLI_INT, &o->n_predict,
                              "N", "max tokens to generate; -1 = until end "
-                             "of generation or a full context (default 128)"};
+                             "of generation or a full context; ignored with "
+                             "--choice and -j (default 128)"};
     opts[n++] = (cli_option){"-c", "--ctx-size", CLI_INT, &o->n_ctx, "N",
                              "context size in tokens; 0 = the model's, at "
                              "most 4096 (default 0)"};
@@ -99,12 +127,13 @@ static size_t build_options(struct generate_opts *o, cli_option *opts)
                              "wrap the prompt in the model's chat template "
                              "as a user message"};
     opts[n++] = (cli_option){"-s", "--system", CLI_STRING, &o->system,
-                             "TEXT", "system message for --chat"};
+                             "TEXT", "system message; needs --chat"};
     opts[n++] = (cli_option){NULL, "--chat-template", CLI_STRING,
                              &o->chat_template, "NAME",
-                             "template family for --chat instead of the "
-                             "file's: chatml, llama3, llama2, zephyr, phi3, "
-                             "gemma, none"};
+                             "template family instead of the file's "
+                             "tokenizer.chat_template; needs --chat: "
+                             "chatml, llama3, llama2, zephyr, phi3, gemma, "
+                             "none"};
     opts[n++] = (cli_option){NULL, "--choice", CLI_STRING, &o->choice,
                              "A,B,...", "print the most likely of these "
                              "comma-separated answers instead of free text"};
@@ -141,6 +170,11 @@ static char *prompt_text(const struct generate_opts *o,
         free(text);
         return NULL;
     }
+    if (cp.family == ROJ_CHAT_NONE && !o->chat_template)
+        fprintf(stderr, "roj generate: warning: %s has no "
+                "tokenizer.chat_template; --chat uses the prompt as plain "
+                "text (pick a template with --chat-template NAME)\n",
+                o->model);
     cp.add_generation_prompt = true;
     cp.vocab = roj_model_vocab(model);
     if (o->system)
@@ -249,7 +283,9 @@ static int run_json(const struct generate_opts *o, roj_context *ctx,
     if (roj_pieces_create(vocab, &pieces) != ROJ_OK ||
         roj_generate_json(ctx, 0, logits, pieces, fields, n, sampler, &json,
                           NULL) != ROJ_OK) {
-        rc = cli_runtime_error("generate", "JSON generation failed");
+        rc = interrupted ? CLI_EXIT_INTERRUPTED
+                         : cli_runtime_error("generate",
+                                             "JSON generation failed");
         goto cleanup;
     }
     fputs(json, stdout);
@@ -294,7 +330,9 @@ static int run_choice(const struct generate_opts *o, roj_context *ctx,
     res.probs = probs;
     if (!probs ||
         roj_choose(ctx, 0, logits, labels, n, &cp, &res) != ROJ_OK) {
-        rc = cli_runtime_error("generate", "scoring the choices failed");
+        rc = interrupted ? CLI_EXIT_INTERRUPTED
+                         : cli_runtime_error("generate",
+                                             "scoring the choices failed");
         goto cleanup;
     }
     fputs(labels[res.best], stdout);
@@ -320,8 +358,13 @@ static int run_constrained(const struct generate_opts *o, roj_context *ctx,
     const float *logits;
     int rc;
 
-    if (roj_decode_tokens(ctx, 0, tokens, n_tokens) != ROJ_OK)
+    r->n_generated = -1; /* print_stats: not a token-by-token generation */
+    if (roj_decode_tokens(ctx, 0, tokens, n_tokens) != ROJ_OK) {
+        r->prompt_ms = cli_now_ms() - t0;
+        if (interrupted)
+            return CLI_EXIT_INTERRUPTED;
         return cli_runtime_error("generate", "prompt evaluation failed");
+    }
     r->n_prompt = (int32_t)n_tokens;
     r->prompt_ms = cli_now_ms() - t0;
     logits = roj_get_logits(ctx, -1);
@@ -331,7 +374,6 @@ static int run_constrained(const struct generate_opts *o, roj_context *ctx,
     else
         rc = run_json(o, ctx, sampler, logits);
     r->generate_ms = cli_now_ms() - t0;
-    r->n_generated = -1; /* print_stats: not a token-by-token generation */
     return rc;
 }
 
@@ -349,16 +391,24 @@ static void print_stats(const struct generate_opts *o, const roj_model *m,
             "in %.1f ms\n", o->model, roj_model_arch(m),
             cli_format_params(roj_model_n_params(m), params, sizeof params),
             cli_format_size(roj_model_size(m), size, sizeof size), load_ms);
+    if (r->n_prompt == 0 && interrupted) {
+        /* An aborted decode evaluates nothing, so no speed exists. */
+        fprintf(stderr, "roj generate: prompt: interrupted after %.1f ms\n",
+                r->prompt_ms);
+        return;
+    }
     fprintf(stderr, "roj generate: prompt: %d tokens in %.1f ms "
             "(%.2f t/s)\n", r->n_prompt, r->prompt_ms, pp_ts);
     if (r->n_generated < 0) {
-        fprintf(stderr, "roj generate: constrained answer in %.1f ms\n",
-                r->generate_ms);
+        fprintf(stderr, "roj generate: constrained answer %s %.1f ms\n",
+                interrupted ? "interrupted after" : "in", r->generate_ms);
         return;
     }
     fprintf(stderr, "roj generate: generation: %d tokens in %.1f ms "
             "(%.2f t/s), stopped by %s\n", r->n_generated, r->generate_ms,
-            tg_ts, roj_stop_reason_name(r->reason));
+            tg_ts, interrupted ? "interrupt"
+                   : write_errno ? "write error"
+                                 : roj_stop_reason_name(r->reason));
 }
 
 /* Tokenizes the prompt, checks it fits, generates and prints statistics. */
@@ -376,6 +426,8 @@ static int run(const struct generate_opts *o, roj_model *model,
     unsigned flags = 0;
     int32_t n_ctx = roj_context_n_ctx(ctx);
     char *text = prompt_text(o, model);
+    roj_status st = ROJ_OK;
+    double t0;
     int rc = CLI_EXIT_RUNTIME;
 
     if (!text)
@@ -414,29 +466,42 @@ static int run(const struct generate_opts *o, roj_model *model,
         goto cleanup;
     }
 
+    t0 = cli_now_ms();
     if (o->choice || o->json_schema || o->json_schema_file) {
         rc = run_constrained(o, ctx, sampler, tokens, n_tokens, &r);
-        if (rc != CLI_EXIT_OK)
+        if (rc != CLI_EXIT_OK && rc != CLI_EXIT_INTERRUPTED)
             goto cleanup;
     } else if (o->n_predict == 0) {
         /* Evaluate the prompt only, for its timing. */
-        double t0 = cli_now_ms();
-        if (roj_decode_tokens(ctx, 0, tokens, n_tokens) != ROJ_OK) {
-            rc = cli_runtime_error("generate", "prompt evaluation failed");
-            goto cleanup;
-        }
-        r.n_prompt = (int32_t)n_tokens;
+        st = roj_decode_tokens(ctx, 0, tokens, n_tokens);
+        r.n_prompt = st == ROJ_OK ? (int32_t)n_tokens : 0;
         r.prompt_ms = cli_now_ms() - t0;
         r.reason = ROJ_STOP_MAX_TOKENS;
-    } else if (roj_generate(ctx, 0, tokens, n_tokens, sampler, streamer,
-                            &r) != ROJ_OK) {
-        rc = cli_runtime_error("generate", "generation failed");
+    } else {
+        st = roj_generate(ctx, 0, tokens, n_tokens, sampler, streamer, &r);
+        if (st == ROJ_ERR_ABORTED) {
+            /* roj_generate skips the streamer's held-back text and the
+             * timings when a decode is aborted. */
+            double ms = cli_now_ms() - t0;
+            roj_streamer_finish(streamer);
+            if (r.n_prompt == 0)
+                r.prompt_ms = ms;
+            else
+                r.generate_ms = ms - r.prompt_ms;
+        }
+    }
+    if (st != ROJ_OK && !interrupted) {
+        rc = cli_runtime_error("generate", o->n_predict == 0
+                               ? "prompt evaluation failed"
+                               : "generation failed");
         goto cleanup;
     }
     if (interrupted)
         fprintf(stderr, "\nroj generate: interrupted\n");
     print_stats(o, model, load_ms, &r);
-    rc = CLI_EXIT_OK;
+    rc = interrupted ? CLI_EXIT_INTERRUPTED : CLI_EXIT_OK;
+    if (report_write_error())
+        rc = CLI_EXIT_RUNTIME;
 
 cleanup:
     roj_streamer_free(streamer);
@@ -459,8 +524,9 @@ int cmd_generate(int argc, char **argv)
         .options = opts,
         .epilog = "The prompt gets BOS when the vocab adds it, and control-"
                   "token text in it\n(\"<|im_end|>\") becomes the control "
-                  "token, as in llama-cli.\nCtrl-C stops the generation "
-                  "and prints the statistics; a second Ctrl-C\nexits at "
+                  "token, as in llama-cli.\nCtrl-C stops the prompt "
+                  "evaluation or the generation, prints the statistics\n"
+                  "and exits with status 130; a second Ctrl-C exits at "
                   "once.",
     };
     roj_model *model = NULL;
@@ -487,8 +553,17 @@ int cmd_generate(int argc, char **argv)
         cli_usage_error("generate", "give either -p or -f, not both");
         goto done;
     }
-    if (o.n_ctx < 0 || o.n_threads < 0 || o.n_threads > 256) {
-        cli_usage_error("generate", "-c must be >= 0 and -t in 0..256");
+    if (cli_check_ctx_threads("generate", o.n_ctx, o.n_threads) >= 0 ||
+        cli_sampling_check("generate", &o.sampling) >= 0)
+        goto done;
+    if (o.n_predict < -1) {
+        cli_usage_error("generate", "-n must be >= -1 (-1 = no limit), "
+                        "not %d", o.n_predict);
+        goto done;
+    }
+    if ((o.system || o.chat_template) && !o.chat) {
+        cli_usage_error("generate", "%s needs --chat",
+                        o.system ? "-s/--system" : "--chat-template");
         goto done;
     }
     if (!!o.choice + !!o.json_schema + !!o.json_schema_file > 1) {
@@ -519,8 +594,11 @@ int cmd_generate(int argc, char **argv)
     if (rc != CLI_EXIT_OK)
         goto done;
     signal(SIGINT, on_sigint);
+    roj_context_set_abort(ctx, abort_requested, NULL);
     rc = run(&o, model, ctx, load_ms);
     signal(SIGINT, SIG_DFL);
+    if (!write_errno)
+        rc = cli_finish_stdout("generate", rc);
 
 done:
     roj_context_free(ctx);
