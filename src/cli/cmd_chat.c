@@ -12,8 +12,15 @@
  * message, and the shortened conversation is evaluated again from the
  * first position that changed.
  *
- * Ctrl-D (end of input) exits. Ctrl-C during an answer stops it; a second
- * Ctrl-C, or one at the prompt, exits.
+ * Message contents are tokenized as plain text by default: text such as
+ * "<|im_end|>" typed by the user stays text, while the template's own
+ * markup becomes control tokens (--parse-special tokenizes both with
+ * control-token parsing, as llama-cli does).
+ *
+ * Ctrl-D (end of input) exits. Ctrl-C while a message is evaluated or an
+ * answer is written stops it and returns to the prompt (an aborted decode
+ * leaves the cache as it was); a second Ctrl-C, or one at the prompt,
+ * exits.
  */
 #include <errno.h>
 #include <signal.h>
@@ -39,6 +46,7 @@ struct chat_opts {
     int32_t n_predict;
     int32_t n_ctx;
     int32_t n_threads;
+    bool parse_special;
     bool verbose;
     cli_sampling sampling;
 };
@@ -59,17 +67,23 @@ struct chat {
     int32_t n_ctx;
     int32_t n_predict;
     uint64_t seed;
+    bool parse_special;     /* message contents may spell control tokens */
     bool verbose;
 };
 
-static volatile sig_atomic_t generating, stop_answer;
+/* busy: a message is evaluated or an answer written, so Ctrl-C sets
+ * stop_answer instead of exiting. */
+static volatile sig_atomic_t busy, stop_answer;
+
+/* errno of the first failed write to stdout, 0 while none failed. */
+static int write_errno;
 
 static void on_sigint(int sig)
 {
     static const char bye[] = "\n";
 
     (void)sig;
-    if (!generating || stop_answer) {
+    if (!busy || stop_answer) {
         if (write(STDOUT_FILENO, bye, sizeof bye - 1) < 0)
             _exit(130);
         _exit(130);
@@ -77,11 +91,22 @@ static void on_sigint(int sig)
     stop_answer = 1;
 }
 
+static bool abort_requested(void *user_data)
+{
+    (void)user_data;
+    return stop_answer != 0;
+}
+
 static bool write_text(const char *text, size_t len, void *user_data)
 {
     (void)user_data;
-    fwrite(text, 1, len, stdout);
-    fflush(stdout);
+    if (write_errno)
+        return false;
+    errno = 0;
+    if (fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0) {
+        write_errno = errno ? errno : EIO;
+        return false;
+    }
     return !stop_answer;
 }
 
@@ -114,29 +139,228 @@ static void chat_remove(struct chat *c, size_t first, size_t n)
     c->n_msgs -= n;
 }
 
-/* Renders and tokenizes the conversation, ending with the assistant's
- * header. The caller frees *tokens. */
-static roj_status chat_tokens(struct chat *c, roj_token **tokens, size_t *n)
+/* Token ids under construction. */
+struct token_buf {
+    roj_token *ids;
+    size_t n, cap;
+};
+
+static roj_status token_buf_push(struct token_buf *t, const roj_token *ids,
+                                 size_t n)
 {
-    char *text = NULL;
-    roj_status st = roj_chat_render(&c->render, c->msgs, c->n_msgs, &text,
-                                    NULL);
+    if (t->n + n > t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 256;
+        roj_token *grown;
+        while (cap < t->n + n)
+            cap *= 2;
+        grown = realloc(t->ids, cap * sizeof *grown);
+        if (!grown)
+            return roj_error(ROJ_ERR_NOMEM, "chat: out of memory");
+        t->ids = grown;
+        t->cap = cap;
+    }
+    memcpy(t->ids + t->n, ids, n * sizeof *ids);
+    t->n += n;
+    return ROJ_OK;
+}
+
+static roj_status token_buf_text(struct token_buf *t, const roj_vocab *v,
+                                 const char *text, size_t len,
+                                 unsigned flags)
+{
+    roj_token *ids = NULL;
+    size_t n = 0;
+    roj_status st;
+
+    if (len == 0)
+        return ROJ_OK;
+    st = roj_tokenize(v, text, len, flags, &ids, &n);
+    if (st == ROJ_OK)
+        st = token_buf_push(t, ids, n);
+    free(ids);
+    return st;
+}
+
+/* Marker that stands for message i while the template is rendered; the
+ * control bytes keep it from meeting template text. */
+#define CONTENT_MARK "\x01roj-content-"
+
+/* Returns the part of msgs[i].content that the renderer copied into text
+ * at pos: the whole content, or the content with the white space at both
+ * ends removed (llama2, llama3 and gemma trim). follow is the markup
+ * rendered after it. Sets *len; returns NULL when neither matches. */
+static const char *content_at(const char *text, const char *content,
+                              const char *follow, size_t follow_len,
+                              size_t *len)
+{
+    const char *start = content, *end = content + strlen(content);
+
+    for (int trimmed = 0; trimmed < 2; trimmed++) {
+        if (trimmed) {
+            while (start < end && strchr(" \t\n\r\f\v", *start))
+                start++;
+            while (end > start && strchr(" \t\n\r\f\v", end[-1]))
+                end--;
+        }
+        *len = (size_t)(end - start);
+        if (!strncmp(text, start, *len) &&
+            !strncmp(text + *len, follow, follow_len))
+            return start;
+    }
+    return NULL;
+}
+
+/*
+ * Tokenizes the conversation rendered with the template, ending with the
+ * assistant's header. The markup is tokenized with control-token parsing
+ * and, unless c->parse_special is set, each message content without it,
+ * so a message cannot spell a control token. The template is rendered
+ * twice: with the contents and with a marker in place of each content,
+ * and the text between markers is the markup. The caller frees *tokens.
+ */
+static roj_status chat_tokenize(const struct chat *c,
+                                const roj_chat_message *msgs, size_t n_msgs,
+                                roj_token **tokens, size_t *n)
+{
+    roj_chat_message *marked = NULL;
+    char (*marks)[48] = NULL;
+    char *text = NULL, *layout = NULL;
+    const char *pos, *at;
+    struct token_buf t = {0};
+    roj_token bos = roj_vocab_bos(c->vocab), eos = roj_vocab_eos(c->vocab);
+    roj_status st;
+
+    *tokens = NULL;
+    *n = 0;
+    st = roj_chat_render(&c->render, msgs, n_msgs, &text, NULL);
     if (st != ROJ_OK)
         return st;
-    st = roj_tokenize(c->vocab, text, strlen(text),
-                      ROJ_TOKENIZE_ADD_SPECIAL | ROJ_TOKENIZE_PARSE_SPECIAL,
-                      tokens, n);
+    if (c->parse_special) {
+        st = roj_tokenize(c->vocab, text, strlen(text),
+                          ROJ_TOKENIZE_ADD_SPECIAL |
+                              ROJ_TOKENIZE_PARSE_SPECIAL, tokens, n);
+        free(text);
+        return st;
+    }
+
+    /* Render with markers. */
+    marked = calloc(n_msgs ? n_msgs : 1, sizeof *marked);
+    marks = calloc(n_msgs ? n_msgs : 1, sizeof *marks);
+    st = roj_error(ROJ_ERR_NOMEM, "chat: out of memory");
+    if (!marked || !marks)
+        goto cleanup;
+    for (size_t i = 0; i < n_msgs; i++) {
+        snprintf(marks[i], sizeof marks[i], CONTENT_MARK "%zu\x01", i);
+        marked[i] = (roj_chat_message){msgs[i].role, marks[i]};
+    }
+    st = roj_chat_render(&c->render, marked, n_msgs, &layout, NULL);
+    if (st != ROJ_OK)
+        goto cleanup;
+
+    /* Walk both renderings: markup with parsing, contents without. */
+    if (roj_vocab_add_bos(c->vocab) && bos != ROJ_TOKEN_NULL)
+        st = token_buf_push(&t, &bos, 1);
+    pos = text;
+    at = layout;
+    while (st == ROJ_OK) {
+        const char *mark = strstr(at, CONTENT_MARK), *next, *content;
+        size_t markup_len = mark ? (size_t)(mark - at) : strlen(at);
+        size_t index = 0, follow_len, len = 0;
+        char *end = NULL;
+
+        st = token_buf_text(&t, c->vocab, pos, markup_len,
+                            ROJ_TOKENIZE_PARSE_SPECIAL);
+        pos += markup_len;
+        if (!mark || st != ROJ_OK)
+            break;
+        index = strtoul(mark + strlen(CONTENT_MARK), &end, 10);
+        at = end + 1;
+        next = strstr(at, CONTENT_MARK);
+        follow_len = next ? (size_t)(next - at) : strlen(at);
+        content = index < n_msgs ? content_at(pos, msgs[index].content, at,
+                                              follow_len, &len)
+                                 : NULL;
+        if (!content) {
+            st = roj_error(ROJ_ERR_UNSUPPORTED, "chat: cannot find message "
+                           "%zu in the rendered template; run with "
+                           "--parse-special", index);
+            break;
+        }
+        st = token_buf_text(&t, c->vocab, content, len, 0);
+        pos += len;
+    }
+    if (st == ROJ_OK && roj_vocab_add_eos(c->vocab) && eos != ROJ_TOKEN_NULL)
+        st = token_buf_push(&t, &eos, 1);
+    if (st == ROJ_OK) {
+        *tokens = t.ids;
+        *n = t.n;
+        t.ids = NULL;
+    }
+
+cleanup:
+    free(t.ids);
+    free(layout);
+    free(marks);
+    free(marked);
     free(text);
     return st;
 }
 
+/* Tokenizes the whole conversation; see chat_tokenize(). */
+static roj_status chat_tokens(struct chat *c, roj_token **tokens, size_t *n)
+{
+    return chat_tokenize(c, c->msgs, c->n_msgs, tokens, n);
+}
+
+/* Positions kept free for the answer. */
+static int32_t chat_reserve(const struct chat *c)
+{
+    return c->n_predict > 0 && c->n_predict < c->n_ctx / 2 ? c->n_predict
+                                                           : c->n_ctx / 4;
+}
+
+/* Tokens of the fixed messages followed by the newest one alone: the
+ * shortest prompt that still contains the newest message. Returns the
+ * count, or -1 after printing an error. */
+static int64_t chat_min_tokens(struct chat *c)
+{
+    roj_chat_message msgs[2];
+    size_t n_msgs = 0, n = 0;
+    roj_token *tokens = NULL;
+
+    if (c->n_fixed)
+        msgs[n_msgs++] = c->msgs[0];
+    if (c->n_msgs > c->n_fixed)
+        msgs[n_msgs++] = c->msgs[c->n_msgs - 1];
+    if (chat_tokenize(c, msgs, n_msgs, &tokens, &n) != ROJ_OK) {
+        cli_runtime_error("chat", "cannot render the conversation");
+        return -1;
+    }
+    free(tokens);
+    return (int64_t)n;
+}
+
 /* Tokenizes the conversation, dropping the oldest turns until it leaves
  * `reserve` positions for the answer. Returns 0 on success, 1 when even
- * the newest message alone does not fit (it is removed) and -1 on an
- * error; both print a message. */
+ * the newest message alone does not fit (it is removed and no turn is
+ * dropped) and -1 on an error; both print a message. */
 static int chat_fit(struct chat *c, int32_t reserve, roj_token **tokens,
                      size_t *n)
 {
+    int64_t min_tokens = chat_min_tokens(c);
+
+    if (min_tokens < 0)
+        return -1;
+    if (min_tokens + reserve > c->n_ctx) {
+        fprintf(stderr, "roj chat: the message is %lld tokens with the "
+                "template%s, but the context holds %d with %d kept for "
+                "the answer; send a shorter message or raise -c\n",
+                (long long)min_tokens,
+                c->n_fixed ? " and the system message" : "", c->n_ctx,
+                reserve);
+        chat_remove(c, c->n_msgs - 1, 1);
+        return 1;
+    }
     for (;;) {
         if (chat_tokens(c, tokens, n) != ROJ_OK) {
             cli_runtime_error("chat", "cannot render the conversation");
@@ -147,10 +371,11 @@ static int chat_fit(struct chat *c, int32_t reserve, roj_token **tokens,
         free(*tokens);
         *tokens = NULL;
         if (c->n_msgs - c->n_fixed <= 1) {
-            fprintf(stderr, "roj chat: the message is %zu tokens with the "
-                    "template, but the context holds %d with %d kept for "
-                    "the answer; send a shorter message or raise -c\n", *n,
-                    c->n_ctx, reserve);
+            /* chat_min_tokens() said it fits: only a template that
+             * renders differently with more turns gets here. */
+            fprintf(stderr, "roj chat: the message does not fit in the "
+                    "context of %d tokens; send a shorter message or raise "
+                    "-c\n", c->n_ctx);
             chat_remove(c, c->n_msgs - 1, 1);
             return 1;
         }
@@ -216,6 +441,12 @@ static roj_status chat_answer(struct chat *c, roj_stop_reason *reason)
             break;
         }
         st = roj_decode_tokens(c->ctx, 0, &token, 1);
+        if (st == ROJ_ERR_ABORTED) {
+            /* Ctrl-C: the token was shown but is not in the cache. */
+            *reason = ROJ_STOP_CALLBACK;
+            st = ROJ_OK;
+            break;
+        }
         if (st != ROJ_OK)
             break;
         c->cached[c->n_cached++] = token;
@@ -228,11 +459,11 @@ static roj_status chat_answer(struct chat *c, roj_stop_reason *reason)
 /* Runs one turn for the user's line. Returns false on a runtime error. */
 static bool chat_turn(struct chat *c, const char *line)
 {
-    int32_t reserve = c->n_predict > 0 && c->n_predict < c->n_ctx / 2
-                          ? c->n_predict : c->n_ctx / 4;
+    int32_t reserve = chat_reserve(c);
     roj_token *tokens = NULL;
     size_t n = 0;
     roj_stop_reason reason = ROJ_STOP_NONE;
+    roj_status st;
     double t0, ms;
     int32_t n_gen;
     bool ok = false;
@@ -243,24 +474,39 @@ static bool chat_turn(struct chat *c, const char *line)
     fit = chat_fit(c, reserve, &tokens, &n);
     if (fit != 0)
         return fit > 0;
-    if (chat_sync_cache(c, tokens, (int32_t)n) != ROJ_OK) {
+    stop_answer = 0;
+    busy = 1;
+    st = chat_sync_cache(c, tokens, (int32_t)n);
+    if (st == ROJ_ERR_ABORTED) {
+        /* The cache keeps the tokens it held before the call. */
+        busy = 0;
+        fprintf(stderr, "[interrupted: the message was not sent]\n");
+        chat_remove(c, c->n_msgs - 1, 1);
+        ok = true;
+        goto cleanup;
+    }
+    if (st != ROJ_OK) {
+        busy = 0;
         cli_runtime_error("chat", "prompt evaluation failed");
         goto cleanup;
     }
 
     t0 = cli_now_ms();
-    stop_answer = 0;
-    generating = 1;
     if (chat_answer(c, &reason) != ROJ_OK) {
-        generating = 0;
+        busy = 0;
         cli_runtime_error("chat", "generation failed");
         goto cleanup;
     }
-    generating = 0;
+    busy = 0;
     ms = cli_now_ms() - t0;
     n_gen = roj_streamer_n_tokens(c->streamer);
-    fputc('\n', stdout);
-    fflush(stdout);
+    if (!write_errno && (fputc('\n', stdout) == EOF || fflush(stdout)))
+        write_errno = errno ? errno : EIO;
+    if (write_errno) {
+        fprintf(stderr, "roj chat: write error on standard output: %s\n",
+                strerror(write_errno));
+        goto cleanup;
+    }
     if (stop_answer || reason == ROJ_STOP_CALLBACK)
         fprintf(stderr, "[answer stopped]\n");
     else if (reason == ROJ_STOP_CONTEXT_FULL)
@@ -269,7 +515,7 @@ static bool chat_turn(struct chat *c, const char *line)
     if (c->verbose)
         fprintf(stderr, "[%d tokens in %.1f ms, %.2f t/s, stopped by %s]\n",
                 n_gen, ms, ms > 0 ? n_gen * 1e3 / ms : 0.0,
-                roj_stop_reason_name(reason));
+                stop_answer ? "interrupt" : roj_stop_reason_name(reason));
     ok = chat_add(c, "assistant", roj_streamer_text(c->streamer, NULL));
 
 cleanup:
@@ -317,7 +563,7 @@ static int chat_loop(struct chat *c)
             fprintf(stderr, "[conversation cleared]\n");
             continue;
         }
-        if (!chat_turn(c, line)) {
+        if (!chat_turn(c, line) || write_errno) {
             rc = CLI_EXIT_RUNTIME;
             break;
         }
@@ -350,6 +596,15 @@ static size_t build_options(struct chat_opts *o, cli_option *opts)
                              "template family instead of the file's: "
                              "chatml, llama3, llama2, zephyr, phi3, gemma, "
                              "none"};
+    opts[n++] = (cli_option){NULL, "--parse-special", CLI_FLAG,
+                             &o->parse_special, NULL,
+                             "let message text such as <|im_end|> become "
+                             "control tokens, as llama-cli does (default: "
+                             "plain text)"};
+    opts[n++] = (cli_option){NULL, "--no-parse-special", CLI_FLAG_OFF,
+                             &o->parse_special, NULL,
+                             "tokenize control-token text in messages as "
+                             "plain text (the default)"};
     opts[n++] = (cli_option){"-v", "--verbose", CLI_FLAG, &o->verbose, NULL,
                              "print library logs and per-turn token counts "
                              "and speed on stderr"};
@@ -369,6 +624,7 @@ static int chat_run(const struct chat_opts *o, struct chat *c)
     c->n_predict = o->n_predict;
     c->seed = sp.seed;
     c->verbose = o->verbose;
+    c->parse_special = o->parse_special;
     c->render.add_generation_prompt = true;
     c->render.vocab = c->vocab;
     if (roj_chat_family_for_model(c->model, o->chat_template,
@@ -381,13 +637,25 @@ static int chat_run(const struct chat_opts *o, struct chat *c)
     if (!c->cached)
         return cli_runtime_error("chat", "out of memory");
     if (o->system) {
+        int64_t n_system;
         if (!chat_add(c, "system", o->system))
             return cli_runtime_error("chat", "out of memory");
         c->n_fixed = 1;
+        n_system = chat_min_tokens(c);
+        if (n_system < 0)
+            return CLI_EXIT_RUNTIME;
+        if (n_system + chat_reserve(c) > c->n_ctx) {
+            fprintf(stderr, "roj chat: the system message is %lld tokens "
+                    "with the template, but the context holds %d with %d "
+                    "kept for the answer; shorten -s or raise -c\n",
+                    (long long)n_system, c->n_ctx, chat_reserve(c));
+            return CLI_EXIT_RUNTIME;
+        }
     }
 
     fprintf(stderr, "roj chat: %s, template %s, context %d tokens. "
-            "Ctrl-D exits, Ctrl-C stops an answer, /clear starts over.\n",
+            "Ctrl-D exits, Ctrl-C stops a message or an answer, "
+            "/clear starts over.\n",
             roj_model_name(c->model),
             roj_chat_family_name(c->render.family), c->n_ctx);
     if (c->render.family == ROJ_CHAT_NONE)
@@ -399,6 +667,7 @@ static int chat_run(const struct chat_opts *o, struct chat *c)
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = 0; /* no SA_RESTART: Ctrl-C at the prompt ends getline */
     sigaction(SIGINT, &sa, NULL);
+    roj_context_set_abort(c->ctx, abort_requested, NULL);
     return chat_loop(c);
 }
 
@@ -414,8 +683,9 @@ int cmd_chat(int argc, char **argv)
                    "the answer is\nstreamed to stdout. The KV cache is "
                    "kept between turns.",
         .options = opts,
-        .epilog = "Ctrl-D exits. Ctrl-C stops the current answer; a second "
-                  "Ctrl-C, or one at\nthe prompt, exits. '/clear' forgets "
+        .epilog = "Ctrl-D exits. Ctrl-C stops the evaluation of a message "
+                  "or the current answer\nand returns to the prompt; a "
+                  "second Ctrl-C, or one at the prompt, exits. '/clear' forgets "
                   "the conversation but the system message.\nWhen the "
                   "context is full, the oldest turns are dropped (the "
                   "system message\nstays) and the rest is evaluated again "
@@ -431,14 +701,20 @@ int cmd_chat(int argc, char **argv)
         return rc;
     if (!o.model)
         return cli_usage_error("chat", "missing -m FILE");
-    if (o.n_ctx < 0 || o.n_threads < 0 || o.n_threads > 256)
-        return cli_usage_error("chat", "-c must be >= 0 and -t in 0..256");
+    if (cli_check_ctx_threads("chat", o.n_ctx, o.n_threads) >= 0 ||
+        cli_sampling_check("chat", &o.sampling) >= 0)
+        return CLI_EXIT_USAGE;
+    if (o.n_predict < -1)
+        return cli_usage_error("chat", "-n must be >= -1 (-1 = no limit), "
+                               "not %d", o.n_predict);
     cli_log_setup(o.verbose);
 
     rc = cli_model_load("chat", o.model, o.n_ctx, o.n_threads, 0, &c.model,
                         &c.ctx, &load_ms);
     if (rc == CLI_EXIT_OK)
         rc = chat_run(&o, &c);
+    if (!write_errno)
+        rc = cli_finish_stdout("chat", rc);
 
     chat_remove(&c, 0, c.n_msgs);
     free(c.msgs);
