@@ -117,6 +117,14 @@ static void reports_errors(void **state)
     assert_int_equal(run(args, out, sizeof out), 1);
     assert_non_null(strstr(out, path));
     assert_non_null(strstr(out, "GGUF"));
+    /* The path once, and no "exists" hint for a file that exists. */
+    assert_null(strstr(strstr(out, path) + strlen(path), path));
+    assert_null(strstr(out, "exists"));
+
+    snprintf(args, sizeof args, "-m %s -p x", test_tmpdir());
+    assert_int_equal(run(args, out, sizeof out), 1);
+    assert_non_null(strstr(out, "directory"));
+    assert_null(strstr(out, "exists"));
 
     snprintf(args, sizeof args, "-m %s -p x -f y", path);
     assert_int_equal(run(args, out, sizeof out), 2);

@@ -309,7 +309,12 @@ int cli_check_ctx_threads(const char *name, int32_t n_ctx,
 void cli_path_error(const char *name, const char *what, const char *path,
                     const char *message)
 {
-    if (strstr(message, path))
+    size_t len = strlen(path);
+
+    if (!strncmp(message, path, len) && !strncmp(message + len, ": ", 2))
+        fprintf(stderr, "roj %s: %s %s: %s\n", name, what, path,
+                message + len + 2);
+    else if (strstr(message, path))
         fprintf(stderr, "roj %s: %s: %s\n", name, what, message);
     else
         fprintf(stderr, "roj %s: %s %s: %s\n", name, what, path, message);

@@ -685,7 +685,8 @@ int cmd_chat(int argc, char **argv)
         .options = opts,
         .epilog = "Ctrl-D exits. Ctrl-C stops the evaluation of a message "
                   "or the current answer\nand returns to the prompt; a "
-                  "second Ctrl-C, or one at the prompt, exits. '/clear' forgets "
+                  "second Ctrl-C, or one at the prompt, exits. '/clear' "
+                  "forgets "
                   "the conversation but the system message.\nWhen the "
                   "context is full, the oldest turns are dropped (the "
                   "system message\nstays) and the rest is evaluated again "

@@ -116,7 +116,8 @@ static size_t build_options(struct generate_opts *o, cli_option *opts)
     opts[n++] = (cli_option){NULL, "--stop", CLI_STRINGS, &o->stop, "TEXT",
                              "stop before TEXT appears; repeatable"};
     opts[n++] = (cli_option){NULL, "--no-bos", CLI_FLAG, &o->no_bos, NULL,
-                             "do not add the BOS/EOS tokens that the vocab requests"};
+                             "do not add the BOS/EOS tokens that the vocab "
+                             "requests"};
     opts[n++] = (cli_option){NULL, "--no-parse-special", CLI_FLAG_OFF,
                              &o->parse_special, NULL,
                              "tokenize control-token text in the prompt "

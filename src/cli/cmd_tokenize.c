@@ -8,13 +8,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "roj/tokenizer.h"
 
-#define EXIT_OK 0
-#define EXIT_RUNTIME 1
-#define EXIT_USAGE 2
+#define EXIT_OK CLI_EXIT_OK
+#define EXIT_RUNTIME CLI_EXIT_RUNTIME
 
 typedef struct tokenize_options {
     const char *model;
@@ -25,75 +27,49 @@ typedef struct tokenize_options {
     bool show_pieces;
 } tokenize_options;
 
-static void print_help(FILE *out)
-{
-    fprintf(out,
-            "usage: roj tokenize -m FILE (-p TEXT | -f TEXTFILE) [options]\n"
-            "\n"
-            "Prints the token ids of the text as a JSON array on one line.\n"
-            "By default BOS/EOS are added as the vocab says and the text of\n"
-            "special tokens such as <|im_end|> becomes those tokens, as in\n"
-            "llama-tokenize.\n"
-            "\n"
-            "options:\n"
-            "  -m, --model FILE      GGUF file to take the tokenizer from\n"
-            "                        (a vocab-only file is enough)\n"
-            "  -p, --prompt TEXT     text to tokenize\n"
-            "  -f, --file TEXTFILE   file whose bytes are the text (exactly,\n"
-            "                        with no newline added or removed)\n"
-            "  --no-bos              add no BOS/EOS (CLS/SEP for BERT)\n"
-            "  --no-parse-special    treat special-token text as plain text\n"
-            "                        (user-defined added tokens still match)\n"
-            "  --show-pieces         print one 'id -> piece' line per token\n"
-            "                        instead of the JSON array\n"
-            "  -h, --help            print this help\n");
-}
-
-static int usage_error(const char *fmt, const char *arg)
-{
-    fprintf(stderr, "roj tokenize: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\nRun 'roj tokenize --help' for the options.\n");
-    return EXIT_USAGE;
-}
-
 /* Returns -1 to run, or the exit status after --help or a usage error. */
 static int parse_args(int argc, char **argv, tokenize_options *o)
 {
+    const cli_option opts[] = {
+        {"-m", "--model", CLI_STRING, &o->model, "FILE",
+         "GGUF file to take the tokenizer from; a vocab-only file is "
+         "enough (required)"},
+        {"-p", "--prompt", CLI_STRING, &o->prompt, "TEXT",
+         "text to tokenize"},
+        {"-f", "--file", CLI_STRING, &o->file, "TEXTFILE",
+         "file whose bytes are the text, exactly, with no newline added or "
+         "removed"},
+        {NULL, "--no-bos", CLI_FLAG_OFF, &o->add_special, NULL,
+         "add no BOS/EOS (CLS/SEP for BERT) (default: as the vocab says)"},
+        {NULL, "--no-parse-special", CLI_FLAG_OFF, &o->parse_special, NULL,
+         "treat control-token text as plain text; user-defined added "
+         "tokens still match (default: parse it)"},
+        {NULL, "--show-pieces", CLI_FLAG, &o->show_pieces, NULL,
+         "print one 'id -> piece' line per token instead of the JSON "
+         "array"},
+    };
+    const cli_command cmd = {
+        .name = "tokenize",
+        .usage = "-m FILE (-p TEXT | -f TEXTFILE) [options]",
+        .summary = "Print the token ids of the text as a JSON array on one "
+                   "line. By default BOS/EOS\nare added as the vocab says "
+                   "and the text of control tokens such as <|im_end|>\n"
+                   "becomes those tokens, as in llama-tokenize.",
+        .options = opts,
+        .n_options = sizeof opts / sizeof opts[0],
+    };
+    int rc;
+
     o->add_special = true;
     o->parse_special = true;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char **dest = NULL;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            print_help(stdout);
-            return EXIT_OK;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            dest = &o->model;
-        } else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
-            dest = &o->prompt;
-        } else if (!strcmp(a, "-f") || !strcmp(a, "--file")) {
-            dest = &o->file;
-        } else if (!strcmp(a, "--no-bos")) {
-            o->add_special = false;
-        } else if (!strcmp(a, "--no-parse-special")) {
-            o->parse_special = false;
-        } else if (!strcmp(a, "--show-pieces")) {
-            o->show_pieces = true;
-        } else {
-            return usage_error("unknown option '%s'", a);
-        }
-        if (dest) {
-            if (i + 1 >= argc)
-                return usage_error("option %s needs a value", a);
-            *dest = argv[++i];
-        }
-    }
+    rc = cli_parse(&cmd, argc, argv);
+    if (rc >= 0)
+        return rc;
     if (!o->model)
-        return usage_error("%s", "no model given; pass -m FILE.gguf");
+        return cli_usage_error("tokenize", "missing -m FILE");
     if (!o->prompt == !o->file)
-        return usage_error("%s", "give the text with exactly one of -p TEXT "
-                           "and -f TEXTFILE");
+        return cli_usage_error("tokenize", "give the text with exactly one "
+                               "of -p TEXT and -f TEXTFILE");
     return -1;
 }
 
@@ -235,13 +211,19 @@ int cmd_tokenize(int argc, char **argv)
 
     roj_status s = roj_vocab_open(o.model, &v);
     if (s != ROJ_OK) {
+        /* The hint matches what went wrong: a missing or unreadable path,
+         * a file that is not GGUF, or a GGUF file without a tokenizer. */
+        struct stat sb;
         const char *hint =
-            s == ROJ_ERR_IO ? "Check that the file exists and is readable."
-            : s == ROJ_ERR_FORMAT
+            stat(o.model, &sb) != 0 || access(o.model, R_OK) != 0
+                ? "Check that the file exists and is readable."
+            : S_ISDIR(sb.st_mode) ? "-m needs a file, not a directory."
+            : s == ROJ_ERR_IO || s == ROJ_ERR_FORMAT
                 ? "-m needs a GGUF model or vocab file."
                 : "-m needs a GGUF file with tokenizer.ggml.* metadata.";
-        fprintf(stderr, "roj tokenize: cannot load the tokenizer of %s: %s\n"
-                "%s\n", o.model, roj_last_error(), hint);
+        cli_path_error("tokenize", "cannot load the tokenizer of", o.model,
+                       roj_last_error());
+        fprintf(stderr, "%s\n", hint);
         rc = EXIT_RUNTIME;
         goto cleanup;
     }
@@ -258,6 +240,7 @@ int cmd_tokenize(int argc, char **argv)
     rc = print_tokens(v, ids, n_ids, o.show_pieces);
     if (rc != EXIT_OK)
         fprintf(stderr, "roj tokenize: %s\n", roj_last_error());
+    rc = cli_finish_stdout("tokenize", rc);
 
 cleanup:
     free(ids);
