@@ -11,6 +11,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "gguf/gguf.h"
 #include "quant/fp16.h"
@@ -37,22 +38,6 @@ struct totals {
     uint64_t type_bytes[ROJ_TYPE_COUNT];
     uint64_t type_tensors[ROJ_TYPE_COUNT];
 };
-
-static void print_help(FILE *out)
-{
-    fprintf(out,
-            "usage: roj inspect [OPTIONS] FILE.gguf\n"
-            "\n"
-            "Prints the GGUF version, alignment and data offset, every\n"
-            "metadata key with its type and value (long arrays and strings\n"
-            "abbreviated), every tensor, and totals. Exits 0 when roj can\n"
-            "run the model, 1 when it cannot (the reason goes to stderr).\n"
-            "\n"
-            "options:\n"
-            "  --json        print one JSON object instead of text\n"
-            "  --no-tensors  leave out the tensor list (totals remain)\n"
-            "  -h, --help    print this help\n");
-}
 
 static uint64_t load_le(const uint8_t *p, uint64_t n)
 {
@@ -531,36 +516,44 @@ static char *inspect_json(const gguf_file *f, bool tensors,
     return text;
 }
 
+/* Returns -1 to run, or the exit status after --help or a usage error. */
 static int parse_options(int argc, char **argv, struct inspect_options *o)
 {
+    cli_strings files = {0};
+    const cli_option opts[] = {
+        {NULL, "--json", CLI_FLAG, &o->json, NULL,
+         "print one JSON object instead of text (default: text)"},
+        {NULL, "--no-tensors", CLI_FLAG_OFF, &o->tensors, NULL,
+         "leave out the tensor list; the totals remain (default: list "
+         "every tensor)"},
+    };
+    const cli_command cmd = {
+        .name = "inspect",
+        .usage = "[options] FILE.gguf",
+        .summary = "Print the GGUF version, alignment and data offset, "
+                   "every metadata key with its\ntype and value (long "
+                   "arrays and strings abbreviated), every tensor, and\n"
+                   "totals. Exits 0 when roj can run the model, 1 when it "
+                   "cannot (the reason\ngoes to stderr).",
+        .options = opts,
+        .n_options = sizeof opts / sizeof opts[0],
+        .positional = &files,
+    };
+    int rc;
+
     memset(o, 0, sizeof *o);
     o->tensors = true;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            print_help(stdout);
-            return 0;
-        } else if (!strcmp(a, "--json")) {
-            o->json = true;
-        } else if (!strcmp(a, "--no-tensors")) {
-            o->tensors = false;
-        } else if (a[0] == '-' && a[1] != '\0') {
-            fprintf(stderr, "roj inspect: unknown option '%s'\n", a);
-            return 2;
-        } else if (o->path) {
-            fprintf(stderr, "roj inspect: only one FILE is accepted, got "
-                    "'%s' and '%s'\n", o->path, a);
-            return 2;
-        } else {
-            o->path = a;
-        }
-    }
-    if (!o->path) {
-        fprintf(stderr, "roj inspect: missing FILE\n\n");
-        print_help(stderr);
-        return 2;
-    }
-    return -1;
+    rc = cli_parse(&cmd, argc, argv);
+    if (rc < 0 && files.n == 0)
+        rc = cli_usage_error("inspect", "missing FILE");
+    else if (rc < 0 && files.n > 1)
+        rc = cli_usage_error("inspect", "only one FILE is accepted, got "
+                             "'%s' and '%s'", files.items[0],
+                             files.items[1]);
+    else if (rc < 0)
+        o->path = files.items[0];
+    cli_free_lists(&cmd);
+    return rc;
 }
 
 int cmd_inspect(int argc, char **argv)
@@ -597,5 +590,5 @@ int cmd_inspect(int argc, char **argv)
         fprintf(stderr, "roj inspect: %s is not runnable: %s\n", o.path,
                 reason);
     gguf_close(f);
-    return runnable ? 0 : 1;
+    return cli_finish_stdout("inspect", runnable ? 0 : 1);
 }
