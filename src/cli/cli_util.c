@@ -281,17 +281,25 @@ int cli_runtime_error(const char *name, const char *what)
     return CLI_EXIT_RUNTIME;
 }
 
+/* errno of the first failed flush of stdout, 0 while none failed. */
+static int stdout_errno;
+
+bool cli_flush_stdout(void)
+{
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return true;
+    if (!stdout_errno)
+        stdout_errno = errno ? errno : EIO;
+    return false;
+}
+
 int cli_finish_stdout(const char *name, int rc)
 {
-    int failed_flush, err;
-
-    errno = 0;
-    failed_flush = fflush(stdout) != 0;
-    err = errno;
-    if (!failed_flush && !ferror(stdout))
+    if (cli_flush_stdout())
         return rc;
     fprintf(stderr, "roj %s: write error on standard output: %s\n", name,
-            strerror(err ? err : EIO));
+            strerror(stdout_errno));
     return CLI_EXIT_RUNTIME;
 }
 

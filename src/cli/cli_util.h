@@ -101,6 +101,10 @@ int cli_runtime_error(const char *name, const char *what);
  * writing to stdout. */
 int cli_finish_stdout(const char *name, int rc);
 
+/* Flushes stdout; returns false when that or an earlier write failed,
+ * keeping the first errno for cli_finish_stdout(). */
+bool cli_flush_stdout(void);
+
 /* Checks -c (>= 0) and -t (0..256). Returns -1 when both are valid, else
  * prints a usage error naming the option and returns CLI_EXIT_USAGE. */
 int cli_check_ctx_threads(const char *name, int32_t n_ctx,

@@ -373,7 +373,6 @@ static void print_result(const struct bench_opts *o,
         cJSON_Delete(j);
         break;
     }
-    fflush(stdout);
 }
 
 /* ------------------------------------------------------------------ */
@@ -390,8 +389,7 @@ static int bench_model(const struct bench_opts *o, const char *path)
     int rc = CLI_EXIT_OK;
 
     if (roj_model_open(path, &model) != ROJ_OK) {
-        fprintf(stderr, "roj bench: cannot load model %s: %s\n", path,
-                roj_last_error());
+        cli_path_error("bench", "cannot load model", path, roj_last_error());
         return CLI_EXIT_RUNTIME;
     }
     describe_model(model, path, &info);
@@ -422,6 +420,9 @@ static int bench_model(const struct bench_opts *o, const char *path)
             rc = run_test(o, model, &r);
             if (rc == CLI_EXIT_OK)
                 print_result(o, &info, &r);
+            /* Stop at a write error; cli_finish_stdout() reports it. */
+            if (rc == CLI_EXIT_OK && !cli_flush_stdout())
+                rc = CLI_EXIT_RUNTIME;
         }
     }
     if (o->verbose) {
@@ -442,6 +443,8 @@ static int bench_model(const struct bench_opts *o, const char *path)
  * invalid. */
 static bool check_opts(struct bench_opts *o)
 {
+    bool any_test = false;
+
     if (!o->models.n) {
         cli_usage_error("bench", "missing -m FILE");
         return false;
@@ -486,6 +489,17 @@ static bool check_opts(struct bench_opts *o)
                             o->pg.items[i]);
             return false;
         }
+        if (pp > 0 || tg > 0)
+            any_test = true;
+    }
+    for (size_t i = 0; i < o->n_prompt.n + o->n_gen.n; i++)
+        if ((i < o->n_prompt.n ? o->n_prompt.items[i]
+                               : o->n_gen.items[i - o->n_prompt.n]) > 0)
+            any_test = true;
+    if (!any_test) {
+        cli_usage_error("bench", "no test to run: every -p, -n and -pg "
+                        "value is 0");
+        return false;
     }
     return true;
 }
@@ -518,8 +532,8 @@ int cmd_bench(int argc, char **argv)
         {"-b", "--batch-size", CLI_INT, &o.n_batch, "N",
          "tokens per decode call in pp tests (default 512)"},
         {"-o", "--output", CLI_STRING, &o.output, "FORMAT",
-         "md (a table), json or jsonl (one JSON object per line per "
-         "test), csv (default md)"},
+         "md (a table), csv, or json and jsonl, which are the same: one "
+         "JSON object per line per test, not a JSON array (default md)"},
         {NULL, "--no-warmup", CLI_FLAG, &o.no_warmup, NULL,
          "skip the untimed warmup run of each test"},
         {"-v", "--verbose", CLI_FLAG, &o.verbose, NULL,
@@ -554,6 +568,7 @@ int cmd_bench(int argc, char **argv)
     rc = CLI_EXIT_OK;
     for (size_t i = 0; i < o.models.n && rc == CLI_EXIT_OK; i++)
         rc = bench_model(&o, o.models.items[i]);
+    rc = cli_finish_stdout("bench", rc);
 
 done:
     cli_free_lists(&cmd);
