@@ -2,10 +2,13 @@
  * run as child processes (the binary from $ROJ_BIN) and their exit
  * statuses, stdout and stderr are checked. */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -36,8 +39,10 @@ static const char *roj_bin(void)
 }
 
 /* Runs roj with args (NULL-terminated, without argv[0]), stdin from
- * input_path (or /dev/null). */
-static struct run run_roj(const char *input_path, const char *const *args)
+ * input_path (or /dev/null) and stdout to stdout_path (NULL: a temporary
+ * file whose text goes to r.out; else r.out is ""). */
+static struct run run_roj_to(const char *input_path, const char *stdout_path,
+                             const char *const *args)
 {
     static int counter;
     char out_path[512], err_path[512];
@@ -60,7 +65,9 @@ static struct run run_roj(const char *input_path, const char *const *args)
     assert_true(pid >= 0);
     if (pid == 0) {
         int in = open(input_path ? input_path : "/dev/null", O_RDONLY);
-        int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int out = stdout_path ? open(stdout_path, O_WRONLY)
+                              : open(out_path, O_WRONLY | O_CREAT | O_TRUNC,
+                                     0600);
         int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         if (in < 0 || out < 0 || err < 0)
             _exit(126);
@@ -73,9 +80,14 @@ static struct run run_roj(const char *input_path, const char *const *args)
     assert_int_equal(waitpid(pid, &status, 0), pid);
     r.status = WIFEXITED(status) ? WEXITSTATUS(status)
                                  : 128 + WTERMSIG(status);
-    r.out = test_read_file(out_path, NULL);
+    r.out = stdout_path ? strdup("") : test_read_file(out_path, NULL);
     r.err = test_read_file(err_path, NULL);
     return r;
+}
+
+static struct run run_roj(const char *input_path, const char *const *args)
+{
+    return run_roj_to(input_path, NULL, args);
 }
 
 static void run_free(struct run *r)
@@ -500,6 +512,435 @@ static void chat_pipe_reuses_cache(void **state)
     run_free(&r);
 }
 
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Ctrl-C while a 4002-token prompt is evaluated: the abort callback
+ * stops the decode between layers, the statistics follow and the exit
+ * status is 130. The signal is sent once -v has reported the prompt
+ * tokens, so it arrives during (or just after) the evaluation. */
+static void generate_sigint_exits_130(void **state)
+{
+    const char *model = test_shared_path(TINY);
+    size_t reps = 2000, len = reps * 12;
+    char *prompt = malloc(len + 1), err_path[512], *err = NULL;
+    const char *argv[] = {roj_bin(), "generate", "-m", model, "-p", prompt,
+                          "-c", "4096", "-t", "1", "-n", "-1", "--temp",
+                          "0", "-v", NULL};
+    double start, sent = 0;
+    int status = 0;
+    pid_t pid;
+    (void)state;
+
+    assert_non_null(prompt);
+    for (size_t i = 0; i < reps; i++)
+        memcpy(prompt + i * 12, "hello world ", 12);
+    prompt[len] = '\0';
+    snprintf(err_path, sizeof err_path, "%s/sigint-err", test_tmpdir());
+    test_write_file(err_path, "", 0);
+    fflush(NULL);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int out = open("/dev/null", O_WRONLY);
+        int fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (out < 0 || fd < 0)
+            _exit(126);
+        dup2(out, 1);
+        dup2(fd, 2);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    /* Wait until the prompt is tokenized, then interrupt. */
+    start = now_seconds();
+    while (now_seconds() - start < 20) {
+        free(err);
+        err = test_read_file(err_path, NULL);
+        if (err && strstr(err, "prompt tokens")) {
+            kill(pid, SIGINT);
+            sent = now_seconds();
+            break;
+        }
+        usleep(2000);
+    }
+    if (!sent) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        fail_msg("generate did not report its prompt tokens: %s",
+                 err ? err : "");
+    }
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        if (now_seconds() - sent > 5) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            fail_msg("generate still ran 5 s after SIGINT");
+        }
+        usleep(2000);
+    }
+    free(err);
+    err = test_read_file(err_path, NULL);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 130);
+    assert_non_null(strstr(err, "4002 prompt tokens"));
+    assert_non_null(strstr(err, "roj generate: interrupted"));
+    assert_non_null(strstr(err, "roj generate: prompt:"));
+    assert_non_null(strstr(err, "loaded in"));
+    assert_null(strstr(err, "stopped by callback"));
+    free(err);
+    free(prompt);
+}
+
+/* Every out-of-range value is a usage error that names its option. */
+static void sampling_ranges_exit_2(void **state)
+{
+    static const char *const cases[][3] = {
+        {"generate", "--top-p", "0"},
+        {"generate", "--top-p", "1.5"},
+        {"generate", "--min-p", "-0.1"},
+        {"generate", "--min-p", "2"},
+        {"generate", "--temp", "-1"},
+        {"generate", "--top-k", "-1"},
+        {"generate", "--repeat-penalty", "0"},
+        {"generate", "--repeat-last-n", "-1"},
+        {"generate", "-n", "-2"},
+        {"generate", "-c", "-1"},
+        {"generate", "-t", "300"},
+        {"chat", "--top-p", "0"},
+        {"chat", "--repeat-penalty", "-1"},
+        {"chat", "-n", "-5"},
+        {"chat", "-t", "-1"},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *args[] = {cases[i][0], "-m", "x.gguf", "-p", "hi",
+                              cases[i][1], cases[i][2], NULL};
+        const char *chat_args[] = {cases[i][0], "-m", "x.gguf",
+                                   cases[i][1], cases[i][2], NULL};
+        char needle[64];
+        struct run r = run_roj(NULL, strcmp(cases[i][0], "chat")
+                                         ? args : chat_args);
+        if (r.status != 2)
+            fail_msg("roj %s %s %s: exit %d, expected 2", cases[i][0],
+                     cases[i][1], cases[i][2], r.status);
+        snprintf(needle, sizeof needle, "%s must", cases[i][1]);
+        if (!strstr(r.err, needle))
+            fail_msg("roj %s %s %s: '%s' not in: %s", cases[i][0],
+                     cases[i][1], cases[i][2], needle, r.err);
+        assert_int_equal(count_lines(r.err), 1);
+        run_free(&r);
+    }
+}
+
+static void generate_chat_options(void **state)
+{
+    const char *model = test_shared_path(TINY);
+    const char *system[] = {"generate", "-m", model, "-p", "hi", "-s",
+                            "be brief", NULL};
+    const char *tmpl[] = {"generate", "-m", model, "-p", "hi",
+                          "--chat-template", "chatml", NULL};
+    const char *plain[] = {"generate", "-m", model, "-p", "hi", "--chat",
+                           "-n", "2", "--temp", "0", NULL};
+    struct run r;
+    (void)state;
+
+    r = run_roj(NULL, system);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "-s/--system needs --chat"));
+    run_free(&r);
+    r = run_roj(NULL, tmpl);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "--chat-template needs --chat"));
+    run_free(&r);
+    /* The tiny model has no tokenizer.chat_template. */
+    r = run_roj(NULL, plain);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.err, "warning"));
+    assert_non_null(strstr(r.err, "no tokenizer.chat_template"));
+    run_free(&r);
+}
+
+/* Output to /dev/full fails with ENOSPC: every command says so and
+ * exits 1. */
+static void stdout_write_error_exit_1(void **state)
+{
+    const char *model = test_shared_path(TINY);
+    const char *const cases[][14] = {
+        {"tokenize", "-m", model, "-p", "hi", NULL},
+        {"generate", "-m", model, "-p", "hi", "-n", "4", "--temp", "0",
+         NULL},
+        {"generate", "-m", model, "-p", "hi", "--choice", "yes,no", NULL},
+        {"inspect", model, NULL},
+        {"bench", "-m", model, "-p", "4", "-n", "0", "-r", "1", "-t", "1",
+         NULL},
+    };
+    (void)state;
+    if (access("/dev/full", W_OK) != 0)
+        skip();
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct run r = run_roj_to(NULL, "/dev/full", cases[i]);
+        if (r.status != 1)
+            fail_msg("roj %s > /dev/full: exit %d, expected 1", cases[i][0],
+                     r.status);
+        if (!strstr(r.err, "write error on standard output: No space "
+                           "left on device"))
+            fail_msg("roj %s > /dev/full: %s", cases[i][0], r.err);
+        run_free(&r);
+    }
+    {
+        char input[512];
+        const char *args[] = {"chat", "-m", model, "-n", "2", "--temp", "0",
+                              NULL};
+        struct run r;
+        snprintf(input, sizeof input, "%s/chat-full", test_tmpdir());
+        test_write_file(input, "hi\n", 3);
+        r = run_roj_to(input, "/dev/full", args);
+        assert_int_equal(r.status, 1);
+        assert_non_null(strstr(r.err, "write error on standard output"));
+        run_free(&r);
+    }
+}
+
+/* Writes the bytes of src to dst and returns them (caller frees). */
+static char *copy_file(const char *src, const char *dst, size_t *size)
+{
+    char *data = test_read_file(src, size);
+    assert_non_null(data);
+    test_write_file(dst, data, *size);
+    return data;
+}
+
+static void quantize_same_file_rejected(void **state)
+{
+    const char *model = test_shared_path(TINY);
+    char in[512], sym[512], hard[512], tmp[600], missing[600];
+    size_t size = 0, after_size = 0;
+    char *before, *after;
+    (void)state;
+
+    snprintf(in, sizeof in, "%s/same.gguf", test_tmpdir());
+    snprintf(sym, sizeof sym, "%s/same-link.gguf", test_tmpdir());
+    snprintf(hard, sizeof hard, "%s/same-hard.gguf", test_tmpdir());
+    snprintf(tmp, sizeof tmp, "%s.tmp", in);
+    snprintf(missing, sizeof missing, "%s/no-folder/out.gguf",
+             test_tmpdir());
+    before = copy_file(model, in, &size);
+    unlink(sym);
+    unlink(hard);
+    assert_int_equal(symlink(in, sym), 0);
+    assert_int_equal(link(in, hard), 0);
+    {
+        const char *outs[] = {in, sym, hard};
+        for (size_t i = 0; i < 3; i++) {
+            const char *args[] = {"quantize", "-q", in, outs[i], "Q8_0",
+                                  NULL};
+            struct run r = run_roj(NULL, args);
+            if (r.status != 1)
+                fail_msg("quantize to %s: exit %d", outs[i], r.status);
+            assert_non_null(strstr(r.err, "same file"));
+            run_free(&r);
+        }
+    }
+    after = test_read_file(in, &after_size);
+    assert_int_equal(after_size, size);
+    assert_memory_equal(after, before, size);
+    assert_int_equal(access(tmp, F_OK), -1);
+    {
+        const char *args[] = {"quantize", "-q", in, missing, "Q8_0", NULL};
+        struct run r = run_roj(NULL, args);
+        assert_int_equal(r.status, 1);
+        assert_non_null(strstr(r.err, "does not exist"));
+        assert_non_null(strstr(r.err, "no-folder"));
+        run_free(&r);
+    }
+    free(after);
+    free(before);
+}
+
+static void quantize_vocab_only_rejected(void **state)
+{
+    const char *vocab =
+        test_shared_path("fixtures/tokenizer/ggml-vocab-baichuan.gguf");
+    char out[512];
+    const char *args[] = {"quantize", "-q", vocab, out, "Q8_0", NULL};
+    struct run r;
+    (void)state;
+
+    snprintf(out, sizeof out, "%s/vocab-q8.gguf", test_tmpdir());
+    unlink(out);
+    r = run_roj(NULL, args);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "no tensors"));
+    assert_int_equal(access(out, F_OK), -1);
+    run_free(&r);
+}
+
+/* The tiny model was trained on 512 positions. */
+static void ctx_above_training_warns(void **state)
+{
+    const char *model = test_shared_path(TINY);
+    const char *big[] = {"generate", "-m", model, "-p", "hi", "-n", "1",
+                         "-c", "1024", NULL};
+    const char *fits[] = {"generate", "-m", model, "-p", "hi", "-n", "1",
+                          "-c", "512", NULL};
+    struct run r;
+    (void)state;
+
+    r = run_roj(NULL, big);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.err, "warning: the context of 1024 tokens is "
+                                  "larger than the 512"));
+    run_free(&r);
+    r = run_roj(NULL, fits);
+    assert_int_equal(r.status, 0);
+    assert_null(strstr(r.err, "warning"));
+    run_free(&r);
+}
+
+static void error_names_path_once(void **state)
+{
+    char path[512];
+    const char *cases[][6] = {
+        {"generate", "-m", path, "-p", "hi", NULL},
+        {"bench", "-m", path, "-p", "4", NULL},
+        {"tokenize", "-m", path, "-p", "hi", NULL},
+    };
+    (void)state;
+
+    snprintf(path, sizeof path, "%s/not-a-model.gguf", test_tmpdir());
+    test_write_file(path, "not a GGUF file", 15);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct run r = run_roj(NULL, cases[i]);
+        const char *first = strstr(r.err, path);
+        assert_int_equal(r.status, 1);
+        assert_non_null(first);
+        if (strstr(first + strlen(path), path))
+            fail_msg("roj %s prints the path twice: %s", cases[i][0], r.err);
+        assert_null(strstr(r.err, "exists"));
+        run_free(&r);
+    }
+}
+
+static void bench_without_tests_exit_2(void **state)
+{
+    const char *args[] = {"bench", "-m", "x.gguf", "-p", "0", "-n", "0",
+                          NULL};
+    struct run r = run_roj(NULL, args);
+    (void)state;
+
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "no test to run"));
+    assert_string_equal(r.out, "");
+    run_free(&r);
+}
+
+/* Replaces every run of white space in s by one space, in place, so help
+ * text can be searched across its line breaks. */
+static void squeeze_spaces(char *s)
+{
+    char *out = s;
+    for (char *p = s; *p; p++) {
+        if (*p == ' ' || *p == '\n') {
+            if (out > s && out[-1] == ' ')
+                continue;
+            *out++ = ' ';
+        } else {
+            *out++ = *p;
+        }
+    }
+    *out = '\0';
+}
+
+static void help_texts_document_limits(void **state)
+{
+    static const struct {
+        const char *name;
+        const char *text;
+    } cases[] = {
+        {"generate", "ignored with --choice and -j"},
+        {"generate", "divide positive logits and multiply negative"},
+        {"generate", "exits with status 130"},
+        {"bench", "one JSON object per line"},
+        {"chat", "--no-parse-special"},
+        {"chat", "--parse-special"},
+        {"tokenize", " --no-parse-special treat"},
+        {"tokenize", " -h, --help print this help"},
+        {"tokenize", "(default: parse it)"},
+        {"inspect", " --no-tensors leave out"},
+        {"inspect", " -h, --help print this help"},
+        {"quantize", " -q, --quiet print no progress"},
+        {"quantize", "may leave it behind"},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *args[] = {cases[i].name, "--help", NULL};
+        struct run r = run_roj(NULL, args);
+        assert_int_equal(r.status, 0);
+        squeeze_spaces(r.out);
+        if (!strstr(r.out, cases[i].text))
+            fail_msg("'roj %s --help' lacks '%s'", cases[i].name,
+                     cases[i].text);
+        run_free(&r);
+    }
+}
+
+static void chat_system_too_long_exit_1(void **state)
+{
+    const char *model = test_shared_path(TINY);
+    const char *args[] = {"chat", "-m", model, "-c", "8", "-s",
+                          "a system message that is far too long for "
+                          "eight positions", NULL};
+    struct run r = run_roj(NULL, args);
+    (void)state;
+
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "the system message is"));
+    assert_null(strstr(r.err, "send a shorter message"));
+    run_free(&r);
+}
+
+/* A message that cannot fit even alone is rejected while the earlier
+ * turns stay; the next short message still gets an answer. */
+static void chat_long_message_keeps_history(void **state)
+{
+    const char *model = test_shared_path(TINY);
+    const char *args[] = {"chat", "-m", model, "-c", "64", "-n", "4",
+                          "--temp", "0", "-v", NULL};
+    char input[512], text[2048];
+    size_t len = 0;
+    struct run r;
+    const char *last;
+    int reused = -1, evaluated = -1;
+    (void)state;
+
+    len += (size_t)snprintf(text, sizeof text, "hi\n");
+    for (int i = 0; i < 80; i++)
+        len += (size_t)snprintf(text + len, sizeof text - len, "word ");
+    len += (size_t)snprintf(text + len, sizeof text - len, "\nyes\n");
+    snprintf(input, sizeof input, "%s/chat-long", test_tmpdir());
+    test_write_file(input, text, len);
+    r = run_roj(input, args);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.err, "the message is"));
+    assert_null(strstr(r.err, "dropped the oldest turn"));
+    /* Two answers: for "hi" and for "yes". */
+    assert_int_equal(count_lines(r.out), 2);
+    /* The third turn reuses the first turn from the cache. */
+    last = strstr(r.err, "the message is");
+    last = strstr(last, "tokens reused");
+    assert_non_null(last);
+    while (last[-1] != '[')
+        last--;
+    assert_int_equal(sscanf(last - 1, "[%d tokens reused from the cache, "
+                            "%d evaluated]", &reused, &evaluated), 2);
+    assert_true(reused > 2);
+    run_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -516,6 +957,18 @@ int main(void)
         cmocka_unit_test(bench_json_lines),
         cmocka_unit_test(bench_markdown_table),
         cmocka_unit_test(chat_pipe_reuses_cache),
+        cmocka_unit_test(generate_sigint_exits_130),
+        cmocka_unit_test(sampling_ranges_exit_2),
+        cmocka_unit_test(generate_chat_options),
+        cmocka_unit_test(stdout_write_error_exit_1),
+        cmocka_unit_test(quantize_same_file_rejected),
+        cmocka_unit_test(quantize_vocab_only_rejected),
+        cmocka_unit_test(ctx_above_training_warns),
+        cmocka_unit_test(error_names_path_once),
+        cmocka_unit_test(bench_without_tests_exit_2),
+        cmocka_unit_test(help_texts_document_limits),
+        cmocka_unit_test(chat_system_too_long_exit_1),
+        cmocka_unit_test(chat_long_message_keeps_history),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -290,7 +290,7 @@ static int run_json(const struct generate_opts *o, roj_context *ctx,
         goto cleanup;
     }
     fputs(json, stdout);
-    fflush(stdout);
+    cli_flush_stdout();
     rc = CLI_EXIT_OK;
 
 cleanup:
@@ -337,7 +337,7 @@ static int run_choice(const struct generate_opts *o, roj_context *ctx,
         goto cleanup;
     }
     fputs(labels[res.best], stdout);
-    fflush(stdout);
+    cli_flush_stdout();
     for (size_t i = 0; o->verbose && i < n; i++)
         fprintf(stderr, "roj generate: choice '%s': p = %.4f\n", labels[i],
                 probs[i]);
