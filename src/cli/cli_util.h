@@ -128,7 +128,7 @@ typedef struct cli_sampling {
 
 /* Checks the ranges of the sampling options: --temp >= 0, --top-k >= 0,
  * --top-p in (0, 1], --min-p in [0, 1], --repeat-penalty > 0 and
- * --repeat-last-n >= -1. Returns -1 when all are valid, else prints a
+ * --repeat-last-n in 0..1048576. Returns -1 when all are valid, else prints a
  * usage error naming the option and returns CLI_EXIT_USAGE. */
 int cli_sampling_check(const char *name, const cli_sampling *s);
 

@@ -402,8 +402,11 @@ int cmd_demo(int argc, char **argv)
 
     if (rc >= 0)
         return rc;
-    if (o.n_predict < 1 || o.n_threads < 0 || o.n_threads > 256)
-        return cli_usage_error("demo", "-n must be >= 1 and -t in 0..256");
+    if (o.n_predict < 1)
+        return cli_usage_error("demo", "-n must be >= 1, not %d",
+                               o.n_predict);
+    if (cli_check_ctx_threads("demo", 0, o.n_threads) >= 0)
+        return CLI_EXIT_USAGE;
     if (!choose_shape(&o, &shape))
         return cli_usage_error("demo", "unknown --shape '%s'", o.shape);
     cli_log_setup(o.verbose);
