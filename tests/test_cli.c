@@ -970,5 +970,5 @@ int main(void)
         cmocka_unit_test(chat_system_too_long_exit_1),
         cmocka_unit_test(chat_long_message_keeps_history),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_run_group(tests, NULL, NULL);
 }
