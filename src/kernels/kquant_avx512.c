@@ -224,7 +224,8 @@ INLINE void kq_tile(int kind, int nt, const kern_mm_args *p, int64_t r, int64_t 
         kq_decode(kind, &k, w + b * bs);
         #pragma GCC unroll 8
         for (int t = 0; t < nt; t++)
-            acc[t] = kq_step(kind, acc[t], &k, ar[t] + b, bsf + t * nb + b);
+            acc[t] = kq_step(kind, acc[t], &k, ar[t] + b,
+                             bsf ? bsf + t * nb + b : NULL);
     }
     #pragma GCC unroll 8
     for (int t = 0; t < nt; t++)
