@@ -167,9 +167,9 @@ INLINE void fmatmul(int kind, const kern_mm_args *p)
 static void mm_f32(const kern_mm_args *p) { fmatmul(F_F32, p); }
 int kern_avx512_fgemm_f16(const kern_mm_args *p);
 
-/* Token count from which F16 products use the token-vector kernel of
- * fgemm_avx512.c; below it the dot-product tiles run on activations
- * widened to F32 once. */
+/* Token count from which F16 products use fgemm_avx512.c, which widens
+ * weight strips once per token block; below it these tiles widen the
+ * weights on the fly and read activations widened to F32 once. */
 #define F16_GEMM_MIN_TOK 16
 
 static void mm_f16(const kern_mm_args *p)

@@ -11,9 +11,10 @@
  * horizontal sum is needed until the end of the row.
  *
  * Activation pairs are prepared once per call into a per-thread scratch
- * buffer. Tiles are 4 rows x 4 tokens for prompts (each decoded weight
- * block is used 4 times) and 8 rows x 1 token for decoding, which streams
- * the weights once.
+ * buffer. Tiles are 4 rows x 4 tokens for prompts and 8 rows x 1 token for
+ * decoding, which streams the weights once. From DECODE_MIN_TOK tokens on,
+ * each 4-row strip is decoded once per token block into the same scratch,
+ * so the prompt tiles only load it.
  */
 #include <immintrin.h>
 #include <string.h>
