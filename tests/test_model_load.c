@@ -4,12 +4,14 @@
  */
 #include "testutil.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gguf/gguf.h"
 #include "quant/qtypes.h"
+#include "roj/context.h"
 #include "roj/model.h"
 
 /* How to change the tiny model when copying it. */
@@ -22,6 +24,7 @@ typedef struct variant {
     const char *reshape_tensor; /* tensor whose ne[0] is halved */
     const char *set_u32_key;    /* metadata to overwrite */
     uint32_t set_u32_value;
+    const char *nan_tensor;     /* F32 tensor whose first value becomes NaN */
 } variant;
 
 static const char *write_variant(const variant *v, const char *name)
@@ -51,6 +54,7 @@ static const char *write_variant(const variant *v, const char *name)
         int64_t ne[GGUF_MAX_DIMS];
         uint32_t type = t->type;
         uint64_t bytes = t->n_bytes;
+        const void *data = t->data;
         memcpy(ne, t->ne, sizeof ne);
         if (v->drop_tensor && !strcmp(t->name, v->drop_tensor))
             continue;
@@ -60,12 +64,19 @@ static const char *write_variant(const variant *v, const char *name)
             type = v->new_type;
             bytes = qtype_row_bytes(type, ne[0]) * (uint64_t)ne[1];
         }
+        if (v->nan_tensor && !strcmp(t->name, v->nan_tensor)) {
+            static float copy[64 * 32000];
+            assert_true(bytes <= sizeof copy);
+            memcpy(copy, t->data, bytes);
+            copy[0] = NAN;
+            data = copy;
+        }
         if (v->reshape_tensor && !strcmp(t->name, v->reshape_tensor)) {
             ne[0] /= 2;
             bytes /= 2;
         }
         assert_int_equal(gguf_writer_add_tensor(w, t->name, type, t->n_dims,
-                                                ne, t->data, bytes),
+                                                ne, data, bytes),
                          ROJ_OK);
     }
     snprintf(path, sizeof path, "%s/%s.gguf", test_tmpdir(), name);
@@ -139,6 +150,26 @@ static void load_bad_head_count(void **state)
     expect_error(&v, "heads", ROJ_ERR_FORMAT, "head_count_kv 3");
 }
 
+/* NaN weights surface as ROJ_ERR_NUMERIC from roj_decode, not as a
+ * sampled token. */
+static void decode_nan_weights_fail(void **state)
+{
+    (void)state;
+    variant v = {.nan_tensor = "output.weight"};
+    roj_model *model = NULL;
+    roj_context *ctx = NULL;
+    assert_int_equal(roj_model_open(write_variant(&v, "nan"), &model),
+                     ROJ_OK);
+    assert_int_equal(roj_context_create(model, NULL, &ctx), ROJ_OK);
+    roj_token tokens[2] = {1, 450};
+    roj_batch batch = {2, tokens, NULL, NULL};
+    assert_int_equal(roj_decode(ctx, &batch), ROJ_ERR_NUMERIC);
+    assert_non_null(strstr(roj_last_error(), "non-finite logit"));
+    assert_non_null(strstr(roj_last_error(), "token 0"));
+    roj_context_free(ctx);
+    roj_model_free(model);
+}
+
 static void load_vocab_only_file(void **state)
 {
     (void)state;
@@ -182,6 +213,7 @@ int main(void)
         cmocka_unit_test(load_missing_hparam),
         cmocka_unit_test(load_bad_head_count),
         cmocka_unit_test(load_vocab_only_file),
+        cmocka_unit_test(decode_nan_weights_fail),
         cmocka_unit_test(load_reports_hparams),
     };
     return test_run_group(tests, NULL, NULL);

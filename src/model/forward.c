@@ -22,6 +22,11 @@
 
 /* Row alignment of the per-thread row ranges of a matrix. */
 #define ROW_ALIGN 16
+
+/* Products with fewer multiply-adds than this run on the calling thread:
+ * at roughly 50 GFLOP/s they take about 5 us, the order of what waking
+ * and joining the pool costs. */
+#define PARALLEL_MIN_MACS (1 << 18)
 #define MAX_JOBS 3
 
 /* One matrix product: y (n_tok, y_stride) = act (n_tok) x W^T. */
@@ -96,6 +101,7 @@ static void matmul_shared_input(roj_context *c, const float *x, int64_t n_tok,
     mm_task task = {.n_jobs = n, .n_tok = n_tok};
     enum roj_type done_types[MAX_JOBS];
     int n_done = 0;
+    int64_t macs = 0;
 
     for (int j = 0; j < n; j++) {
         enum roj_type at = kern_act_type(ws[j]->type);
@@ -113,8 +119,12 @@ static void matmul_shared_input(roj_context *c, const float *x, int64_t n_tok,
         task.jobs[j].act = c->act[slot];
         task.jobs[j].y = ys[j];
         task.jobs[j].y_stride = ws[j]->n_out;
+        macs += ws[j]->n_in * ws[j]->n_out * n_tok;
     }
-    pool_run(c->pool, mm_worker, &task);
+    if (macs < PARALLEL_MIN_MACS)
+        mm_worker(&task, 0, 1);
+    else
+        pool_run(c->pool, mm_worker, &task);
 }
 
 /* out = x / rms(x) * weight over n elements; the sum is kept in double. */
@@ -251,7 +261,7 @@ static void run_step(roj_context *c, int il, int32_t n_tok,
                      enum token_step step)
 {
     step_task task = {c, il, n_tok, step};
-    if (n_tok == 1)
+    if ((int64_t)n_tok * c->model->hp.n_embd < 4096)
         step_worker(&task, 0, 1);
     else
         pool_run(c->pool, step_worker, &task);
@@ -290,6 +300,17 @@ static void ffn_block(roj_context *c, int il, int32_t n_tok)
 static roj_status check_logits(const roj_context *c, int32_t n_out)
 {
     const int64_t n = (int64_t)n_out * c->model->hp.n_vocab;
+
+    /* A float is NaN or infinite when its exponent bits are all ones; the
+     * OR over integers vectorizes, unlike a loop of isfinite calls. */
+    uint32_t bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, &c->logits[i], sizeof bits);
+        bad |= (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
+    }
+    if (!bad)
+        return ROJ_OK;
     for (int64_t i = 0; i < n; i++)
         if (!isfinite(c->logits[i]))
             return roj_error(ROJ_ERR_NUMERIC,
