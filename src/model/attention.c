@@ -202,8 +202,23 @@ static void attn_worker(void *arg, int thread, int n_threads)
         run_item(task->c, task->il, &task->c->attn_items[i], scratch);
 }
 
+/* Attention with fewer multiply-adds than this runs on the calling
+ * thread, where it costs less than waking the pool. */
+#define ATTN_PARALLEL_MIN_MACS (1 << 18)
+
 void attn_run(roj_context *c, int il, int32_t n_tok)
 {
+    const hparams *hp = &c->model->hp;
     attn_task task = {c, il, plan_items(c, n_tok)};
-    pool_run(c->pool, attn_worker, &task);
+    int64_t macs = 0;
+    for (int32_t i = 0; i < task.n_items; i++) {
+        const attn_item *item = &c->attn_items[i];
+        int32_t last = c->attn_order[item->first + item->count - 1];
+        macs += (int64_t)item->count * (hp->n_head / hp->n_head_kv) *
+                (c->tok_pos[last] + 1) * hp->head_dim * 2;
+    }
+    if (macs < ATTN_PARALLEL_MIN_MACS)
+        attn_worker(&task, 0, 1);
+    else
+        pool_run(c->pool, attn_worker, &task);
 }
