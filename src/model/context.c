@@ -33,6 +33,28 @@ static int default_threads(void)
 
 static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
 
+/* Distinct activation types among matrices that share one input (Q/K/V,
+ * gate/up), the most over all layers: how many conversions of one input
+ * matmul_shared_input keeps at once. */
+static int max_act_buffers(const roj_model *m)
+{
+    int most = 1;
+    for (int il = 0; il < m->hp.n_layer; il++) {
+        const layer *l = &m->layers[il];
+        enum roj_type qkv[3] = {kern_act_type(l->wq.type),
+                                kern_act_type(l->wk.type),
+                                kern_act_type(l->wv.type)};
+        int distinct = 1 + (qkv[1] != qkv[0]) +
+                       (qkv[2] != qkv[0] && qkv[2] != qkv[1]);
+        if (distinct > most)
+            most = distinct;
+        if (kern_act_type(l->w_gate.type) != kern_act_type(l->w_up.type) &&
+            most < 2)
+            most = 2;
+    }
+    return most;
+}
+
 /* Largest converted activation row over all matrices of the model. */
 static size_t max_act_row_bytes(const roj_model *m)
 {
@@ -54,7 +76,7 @@ static roj_status alloc_scratch(roj_context *c)
     const size_t nb = (size_t)c->n_batch;
     const size_t q_dim = (size_t)hp->n_head * hp->head_dim;
     const size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
-    const size_t wide = max_size((size_t)hp->n_embd, (size_t)hp->n_ff);
+    const size_t ffn_rows = nb < FFN_CHUNK ? nb : FFN_CHUNK;
     const size_t n_threads = (size_t)pool_size(c->pool);
     const size_t cache_elems =
         (size_t)hp->n_layer * c->n_seq * c->n_ctx * kv_dim;
@@ -64,14 +86,15 @@ static roj_status alloc_scratch(roj_context *c)
     c->v_cache = calloc(cache_elems, sizeof(uint16_t));
     c->seqs = calloc((size_t)c->n_seq, sizeof *c->seqs);
     c->x = malloc(nb * hp->n_embd * sizeof(float));
-    c->xn = malloc(nb * max_size(wide, q_dim) * sizeof(float));
+    c->xn = malloc(nb * hp->n_embd * sizeof(float));
     c->q = malloc(nb * q_dim * sizeof(float));
     c->k = malloc(nb * kv_dim * sizeof(float));
     c->v = malloc(nb * kv_dim * sizeof(float));
     c->attn = malloc(nb * q_dim * sizeof(float));
-    c->gate = malloc(nb * hp->n_ff * sizeof(float));
-    c->up = malloc(nb * hp->n_ff * sizeof(float));
-    for (int i = 0; i < 3; i++)
+    c->gate = malloc(ffn_rows * hp->n_ff * sizeof(float));
+    c->up = malloc(ffn_rows * hp->n_ff * sizeof(float));
+    const int n_act = max_act_buffers(c->model);
+    for (int i = 0; i < n_act; i++)
         c->act[i] = malloc(nb * c->act_bytes + 64);
     c->rope_cos = malloc(nb * (hp->rope_dim / 2) * sizeof(float));
     c->rope_sin = malloc(nb * (hp->rope_dim / 2) * sizeof(float));
@@ -84,7 +107,8 @@ static roj_status alloc_scratch(roj_context *c)
     c->logit_index = malloc(nb * sizeof(int32_t));
     if (!c->k_cache || !c->v_cache || !c->seqs || !c->x || !c->xn ||
         !c->q || !c->k || !c->v || !c->attn || !c->gate || !c->up ||
-        !c->act[0] || !c->act[1] || !c->act[2] || !c->rope_cos ||
+        !c->act[0] || (n_act > 1 && !c->act[1]) ||
+        (n_act > 2 && !c->act[2]) || !c->rope_cos ||
         !c->rope_sin || !c->attn_scratch || !c->attn_order || !c->attn_items || !c->tok_pos || !c->tok_seq ||
         !c->logit_index)
         return roj_error(ROJ_ERR_NOMEM,

@@ -231,8 +231,9 @@ static void token_step_run(roj_context *c, int il, int32_t t,
         break;
     }
     case STEP_SWIGLU: {
-        float *gate = c->gate + t * hp->n_ff;
-        const float *up = c->up + t * hp->n_ff;
+        /* gate and up hold the rows of the current FFN chunk only. */
+        float *gate = c->gate + (t - c->ffn_first) * hp->n_ff;
+        const float *up = c->up + (t - c->ffn_first) * hp->n_ff;
         for (int64_t i = 0; i < hp->n_ff; i++)
             gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
         break;
@@ -243,6 +244,7 @@ static void token_step_run(roj_context *c, int il, int32_t t,
 typedef struct step_task {
     roj_context *c;
     int il;
+    int32_t first;
     int32_t n_tok;
     enum token_step step;
 } step_task;
@@ -253,18 +255,26 @@ static void step_worker(void *arg, int thread, int n_threads)
     int64_t begin, end;
     pool_split(task->n_tok, n_threads, thread, 1, &begin, &end);
     for (int64_t t = begin; t < end; t++)
-        token_step_run(task->c, task->il, (int32_t)t, task->step);
+        token_step_run(task->c, task->il, task->first + (int32_t)t,
+                       task->step);
 }
 
-/* Runs a step for every batch token, on the pool when there are several. */
-static void run_step(roj_context *c, int il, int32_t n_tok,
-                     enum token_step step)
+/* Runs a step for batch tokens [first, first + n_tok), on the pool when
+ * there is enough work. */
+static void run_step_range(roj_context *c, int il, int32_t first,
+                           int32_t n_tok, enum token_step step)
 {
-    step_task task = {c, il, n_tok, step};
+    step_task task = {c, il, first, n_tok, step};
     if ((int64_t)n_tok * c->model->hp.n_embd < 4096)
         step_worker(&task, 0, 1);
     else
         pool_run(c->pool, step_worker, &task);
+}
+
+static void run_step(roj_context *c, int il, int32_t n_tok,
+                     enum token_step step)
+{
+    run_step_range(c, il, 0, n_tok, step);
 }
 
 static void attention_block(roj_context *c, int il, int32_t n_tok)
@@ -287,14 +297,24 @@ static void ffn_block(roj_context *c, int il, int32_t n_tok)
 {
     const layer *l = &c->model->layers[il];
 
+    const int64_t n_embd = c->model->hp.n_embd;
+
     run_step(c, il, n_tok, STEP_FFN_IN);
-    const weight *ws[2] = {&l->w_gate, &l->w_up};
-    float *ys[2] = {c->gate, c->up};
-    matmul_shared_input(c, c->xn, n_tok, ws, ys, 2);
-    run_step(c, il, n_tok, STEP_SWIGLU);
-    const weight *wd[1] = {&l->w_down};
-    float *out[1] = {c->xn};
-    matmul_shared_input(c, c->gate, n_tok, wd, out, 1);
+    /* The wide gate and up activations exist for FFN_CHUNK tokens at a
+     * time, which bounds the scratch memory of large batches. Each chunk
+     * reads its rows of xn before the down product overwrites them. */
+    for (int32_t first = 0; first < n_tok; first += FFN_CHUNK) {
+        int32_t count = n_tok - first < FFN_CHUNK ? n_tok - first
+                                                  : FFN_CHUNK;
+        const weight *ws[2] = {&l->w_gate, &l->w_up};
+        float *ys[2] = {c->gate, c->up};
+        matmul_shared_input(c, c->xn + first * n_embd, count, ws, ys, 2);
+        c->ffn_first = first;
+        run_step_range(c, il, first, count, STEP_SWIGLU);
+        const weight *wd[1] = {&l->w_down};
+        float *out[1] = {c->xn + first * n_embd};
+        matmul_shared_input(c, c->gate, count, wd, out, 1);
+    }
 }
 
 static roj_status check_logits(const roj_context *c, int32_t n_out)

@@ -81,6 +81,9 @@ typedef struct attn_item {
     int32_t kv_head;
 } attn_item;
 
+/* Tokens whose FFN hidden activations (n_ff wide) are held at once. */
+#define FFN_CHUNK 64
+
 /* Per-sequence KV cache: positions [0, len) are filled. */
 typedef struct kv_seq {
     int32_t len;
@@ -100,14 +103,17 @@ struct roj_context {
 
     /* Scratch for one batch of up to n_batch tokens. */
     float *x;      /* (n_batch, n_embd) residual stream */
-    float *xn;     /* (n_batch, max(n_embd, n_ff)) normed input */
+    float *xn;     /* (n_batch, n_embd) norm output and product output */
     float *q;      /* (n_batch, n_head * head_dim) */
     float *k;      /* (n_batch, kv_dim) */
     float *v;      /* (n_batch, kv_dim) */
     float *attn;   /* (n_batch, n_head * head_dim) */
-    float *gate;   /* (n_batch, n_ff) */
-    float *up;     /* (n_batch, n_ff) */
-    void *act[3];  /* 3 x (n_batch, act row bytes) converted activations */
+    float *gate;   /* (FFN_CHUNK, n_ff) */
+    float *up;     /* (FFN_CHUNK, n_ff) */
+    int32_t ffn_first; /* batch index of gate and up's first row */
+    /* Up to 3 x (n_batch, act row bytes) converted activations; only as
+     * many as the model's shared-input products need are allocated. */
+    void *act[3];
     size_t act_bytes;
     void *attn_scratch;         /* (n_threads, attn_scratch_stride) */
     size_t attn_scratch_stride; /* bytes per thread */
