@@ -20,13 +20,15 @@ typedef struct model_case {
     float tol_seq;
 } model_case;
 
-/* Tolerances: the measured differences (F32, F16 and Q8_0 about 1e-7,
- * Q4_0 and Q4_K_M 6.4e-3 on AVX-512, AVX2 and scalar) with margin. The logits span about +-0.7. Q4_0 and Q5_0 stay further away
+/* Tolerances: the measured differences with margin. F32 and Q8_0 are
+ * about 1e-7 on AVX-512, AVX2 and scalar; F16 is 1e-7 on AVX-512 but
+ * 1.3e-4 on AVX2 and scalar, whose F16 sums run in another order; Q4_0
+ * and Q4_K_M are 6.4e-3 everywhere. The logits span about +-0.7. Q4_0 and Q5_0 stay further away
  * because llama.cpp rounds their block products in another order and
  * activation quantization amplifies the last-bit differences. */
 static const model_case cases[] = {
     {"f32", 1e-4f, 1e-4f},
-    {"f16", 1e-4f, 1e-4f},
+    {"f16", 1e-3f, 1e-3f},
     {"q8_0", 1e-2f, 1e-2f},
     {"q4_0", 2e-2f, 2e-2f},
     {"q4_k_m", 2e-2f, 2e-2f},
