@@ -980,6 +980,33 @@ static void decode_tokens_small_batch(void **state)
     roj_model_free(m);
 }
 
+/* A logit bias moves the greedy choice; -inf bans a token; bad biases
+ * are rejected. */
+static void sampler_logit_bias(void **state)
+{
+    (void)state;
+    float logits[4] = {1.0f, 3.0f, 2.0f, 0.0f};
+    float bias[4] = {0.0f, -INFINITY, 0.0f, 2.5f};
+    roj_sampler_params p = roj_sampler_greedy_params();
+    roj_sampler *s = NULL;
+    roj_token token = -1;
+    assert_int_equal(roj_sampler_create(&p, 4, &s), ROJ_OK);
+    assert_int_equal(roj_sampler_sample(s, logits, &token, NULL), ROJ_OK);
+    assert_int_equal(token, 1);
+    assert_int_equal(roj_sampler_set_logit_bias(s, bias, 4), ROJ_OK);
+    assert_int_equal(roj_sampler_sample(s, logits, &token, NULL), ROJ_OK);
+    assert_int_equal(token, 3);
+    bias[3] = NAN;
+    assert_int_equal(roj_sampler_set_logit_bias(s, bias, 4),
+                     ROJ_ERR_NUMERIC);
+    assert_int_equal(roj_sampler_set_logit_bias(s, bias, 3),
+                     ROJ_ERR_INVALID_ARG);
+    assert_int_equal(roj_sampler_set_logit_bias(s, NULL, 0), ROJ_OK);
+    assert_int_equal(roj_sampler_sample(s, logits, &token, NULL), ROJ_OK);
+    assert_int_equal(token, 1);
+    roj_sampler_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1014,6 +1041,7 @@ int main(void)
         cmocka_unit_test(generate_seed_and_stop),
         cmocka_unit_test(generate_context_full),
         cmocka_unit_test(decode_tokens_small_batch),
+        cmocka_unit_test(sampler_logit_bias),
     };
     return test_run_group(tests, NULL, NULL);
 }

@@ -94,6 +94,12 @@ roj_status roj_sampler_sample(roj_sampler *sampler, const float *logits,
 /* Adds a token to the penalty history (prompt tokens too, if wanted). */
 void roj_sampler_accept(roj_sampler *sampler, roj_token token);
 
+/* Adds bias[i] to the logit of token i before every other step, as
+ * llama.cpp's --logit-bias does; -INFINITY bans a token. The n = n_vocab
+ * values are copied. bias == NULL removes the bias. */
+roj_status roj_sampler_set_logit_bias(roj_sampler *sampler,
+                                      const float *bias, int32_t n);
+
 /*
  * Computes softmax(logits)[token] over n logits with the maximum
  * subtracted first, so large logits do not overflow. -inf entries count as

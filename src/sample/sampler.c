@@ -23,6 +23,7 @@ struct roj_sampler {
     sample_candidate *cands;  /* (n_vocab) candidate list */
     sample_candidate *spare;  /* (n_vocab) copy for the top-p search */
     double *weights;          /* (n_vocab) softmax numerators */
+    float *bias;              /* (n_vocab) added to the logits, or NULL */
 };
 
 roj_sampler_params roj_sampler_default_params(void)
@@ -111,6 +112,7 @@ void roj_sampler_free(roj_sampler *sampler)
     free(sampler->cands);
     free(sampler->spare);
     free(sampler->weights);
+    free(sampler->bias);
     free(sampler);
 }
 
@@ -147,6 +149,8 @@ static roj_status load_candidates(roj_sampler *s, const float *logits,
             return roj_error(ROJ_ERR_NUMERIC,
                              "sampler: logit of token %d is %s", i,
                              isnan(l) ? "NaN" : "+inf");
+        if (s->bias)
+            l += s->bias[i];
         if (isinf(l))
             continue;
         s->cands[n].id = i;
@@ -358,6 +362,32 @@ roj_status sampler_filter(roj_sampler *s, const float *logits,
 done:
     *cands = s->cands;
     *n_out = n;
+    return ROJ_OK;
+}
+
+roj_status roj_sampler_set_logit_bias(roj_sampler *sampler,
+                                      const float *bias, int32_t n)
+{
+    if (!bias) {
+        free(sampler->bias);
+        sampler->bias = NULL;
+        return ROJ_OK;
+    }
+    if (n != sampler->n_vocab)
+        return roj_error(ROJ_ERR_INVALID_ARG,
+                         "sampler: logit bias has %d entries, the "
+                         "vocabulary %d", n, sampler->n_vocab);
+    for (int32_t i = 0; i < n; i++)
+        if (isnan(bias[i]) || (isinf(bias[i]) && bias[i] > 0))
+            return roj_error(ROJ_ERR_NUMERIC,
+                             "sampler: logit bias of token %d is %g; use "
+                             "finite values or -inf", i, (double)bias[i]);
+    if (!sampler->bias) {
+        sampler->bias = malloc((size_t)n * sizeof *sampler->bias);
+        if (!sampler->bias)
+            return roj_error(ROJ_ERR_NOMEM, "sampler: out of memory");
+    }
+    memcpy(sampler->bias, bias, (size_t)n * sizeof *bias);
     return ROJ_OK;
 }
 
