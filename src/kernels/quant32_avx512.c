@@ -273,6 +273,20 @@ INLINE void q32_tile(int kind, int nr, int nt, const kern_mm_args *p, int64_t r0
         kern_reduce_4x4(acc, p->y + t0 * p->y_stride + r0, p->y_stride);
         return;
     }
+    if (nr == 8 && nt == 1) {
+        /* One token, 8 rows: the 4 x 4 shuffle tree with rows 0-3 and 4-7
+         * as its first two "tokens" and zeros for the rest costs fewer
+         * instructions than 8 separate reductions, which matters for the
+         * short rows of small models' output matrices. */
+        __m512 tile[4][4];
+        float out[16];
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++)
+                tile[i][j] = j < 2 ? acc[j * 4 + i][0] : _mm512_setzero_ps();
+        kern_reduce_4x4(tile, out, 4);
+        memcpy(p->y + t0 * p->y_stride + r0, out, 8 * sizeof(float));
+        return;
+    }
     #pragma GCC unroll 8
     for (int t = 0; t < nt; t++)
         #pragma GCC unroll 8
