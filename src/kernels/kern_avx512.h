@@ -9,14 +9,14 @@
 #include <stdint.h>
 
 /*
- * Sums each of the 16 accumulators of a 4 rows x 4 tokens tile and stores
- * row r, token t at y[t * y_stride + r]. Four rounds of shuffle + add
- * halve the lanes per accumulator while doubling the accumulators per
- * register (about 45 instructions instead of 16 separate reductions of 8).
- * The result register contains token t's four rows in its 128-bit lane t.
+ * Sums each of the 16 accumulators of a 4 x 4 tile acc[i][j] and returns
+ * them in one register: lane 4 * j + i holds the sum of acc[i][j]. Four
+ * rounds of shuffle + add halve the lanes per accumulator while doubling
+ * the accumulators per register (about 45 instructions instead of 16
+ * separate reductions of 8).
  */
-static inline __attribute__((always_inline)) void
-kern_reduce_4x4(__m512 acc[][4], float *y, int64_t y_stride)
+static inline __attribute__((always_inline)) __m512
+kern_reduce_4x4_sums(__m512 acc[][4])
 {
     __m512 v[16], w1[8], w2[4], w3[2];
 
@@ -34,8 +34,16 @@ kern_reduce_4x4(__m512 acc[][4], float *y, int64_t y_stride)
         w3[m] = _mm512_add_ps(
             _mm512_shuffle_ps(w2[2 * m], w2[2 * m + 1], _MM_SHUFFLE(2, 0, 2, 0)),
             _mm512_shuffle_ps(w2[2 * m], w2[2 * m + 1], _MM_SHUFFLE(3, 1, 3, 1)));
-    __m512 sums = _mm512_add_ps(_mm512_shuffle_ps(w3[0], w3[1], _MM_SHUFFLE(2, 0, 2, 0)),
-                                _mm512_shuffle_ps(w3[0], w3[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    return _mm512_add_ps(_mm512_shuffle_ps(w3[0], w3[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_ps(w3[0], w3[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+/* Sums a 4 rows x 4 tokens tile and stores row r, token t at
+ * y[t * y_stride + r]. */
+static inline __attribute__((always_inline)) void
+kern_reduce_4x4(__m512 acc[][4], float *y, int64_t y_stride)
+{
+    __m512 sums = kern_reduce_4x4_sums(acc);
     _mm_storeu_ps(y, _mm512_extractf32x4_ps(sums, 0));
     _mm_storeu_ps(y + y_stride, _mm512_extractf32x4_ps(sums, 1));
     _mm_storeu_ps(y + 2 * y_stride, _mm512_extractf32x4_ps(sums, 2));

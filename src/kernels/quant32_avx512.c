@@ -279,12 +279,12 @@ INLINE void q32_tile(int kind, int nr, int nt, const kern_mm_args *p, int64_t r0
          * instructions than 8 separate reductions, which matters for the
          * short rows of small models' output matrices. */
         __m512 tile[4][4];
-        float out[16];
         for (int i = 0; i < 4; i++)
             for (int j = 0; j < 4; j++)
                 tile[i][j] = j < 2 ? acc[j * 4 + i][0] : _mm512_setzero_ps();
-        kern_reduce_4x4(tile, out, 4);
-        memcpy(p->y + t0 * p->y_stride + r0, out, 8 * sizeof(float));
+        __m512 sums = kern_reduce_4x4_sums(tile);
+        _mm256_storeu_ps(p->y + t0 * p->y_stride + r0,
+                         _mm512_castps512_ps256(sums));
         return;
     }
     #pragma GCC unroll 8
