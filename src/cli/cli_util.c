@@ -294,13 +294,38 @@ bool cli_flush_stdout(void)
     return false;
 }
 
+bool cli_write_stdout(const char *text, size_t len)
+{
+    if (stdout_errno)
+        return false;
+    errno = 0;
+    if (fwrite(text, 1, len, stdout) == len && fflush(stdout) == 0)
+        return true;
+    stdout_errno = errno ? errno : EIO;
+    return false;
+}
+
+int cli_stdout_errno(void)
+{
+    return stdout_errno;
+}
+
+bool cli_report_stdout_error(const char *name)
+{
+    static bool reported;
+    if (!stdout_errno)
+        return false;
+    if (!reported)
+        fprintf(stderr, "roj %s: write error on standard output: %s\n",
+                name, strerror(stdout_errno));
+    reported = true;
+    return true;
+}
+
 int cli_finish_stdout(const char *name, int rc)
 {
-    if (cli_flush_stdout())
-        return rc;
-    fprintf(stderr, "roj %s: write error on standard output: %s\n", name,
-            strerror(stdout_errno));
-    return CLI_EXIT_RUNTIME;
+    cli_flush_stdout();
+    return cli_report_stdout_error(name) ? CLI_EXIT_RUNTIME : rc;
 }
 
 int cli_check_ctx_threads(const char *name, int32_t n_ctx,

@@ -105,6 +105,18 @@ int cli_finish_stdout(const char *name, int rc);
  * keeping the first errno for cli_finish_stdout(). */
 bool cli_flush_stdout(void);
 
+/* Writes len bytes to stdout and flushes them, for streamed output.
+ * Returns false when this or an earlier write failed (EPIPE with SIGPIPE
+ * ignored, ENOSPC), keeping the first errno. */
+bool cli_write_stdout(const char *text, size_t len);
+
+/* errno of the first failed write or flush of stdout, 0 while none. */
+int cli_stdout_errno(void);
+
+/* Prints "roj NAME: write error on standard output: <strerror>" once per
+ * process when a write failed; returns whether one did. */
+bool cli_report_stdout_error(const char *name);
+
 /* Checks -c (>= 0) and -t (0..256). Returns -1 when both are valid, else
  * prints a usage error naming the option and returns CLI_EXIT_USAGE. */
 int cli_check_ctx_threads(const char *name, int32_t n_ctx,

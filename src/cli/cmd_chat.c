@@ -75,9 +75,6 @@ struct chat {
  * stop_answer instead of exiting. */
 static volatile sig_atomic_t busy, stop_answer;
 
-/* errno of the first failed write to stdout, 0 while none failed. */
-static int write_errno;
-
 static void on_sigint(int sig)
 {
     static const char bye[] = "\n";
@@ -100,14 +97,7 @@ static bool abort_requested(void *user_data)
 static bool write_text(const char *text, size_t len, void *user_data)
 {
     (void)user_data;
-    if (write_errno)
-        return false;
-    errno = 0;
-    if (fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0) {
-        write_errno = errno ? errno : EIO;
-        return false;
-    }
-    return !stop_answer;
+    return cli_write_stdout(text, len) && !stop_answer;
 }
 
 static bool chat_add(struct chat *c, const char *role, const char *text)
@@ -500,11 +490,8 @@ static bool chat_turn(struct chat *c, const char *line)
     busy = 0;
     ms = cli_now_ms() - t0;
     n_gen = roj_streamer_n_tokens(c->streamer);
-    if (!write_errno && (fputc('\n', stdout) == EOF || fflush(stdout)))
-        write_errno = errno ? errno : EIO;
-    if (write_errno) {
-        fprintf(stderr, "roj chat: write error on standard output: %s\n",
-                strerror(write_errno));
+    if (!cli_write_stdout("\n", 1)) {
+        cli_report_stdout_error("chat");
         goto cleanup;
     }
     if (stop_answer || reason == ROJ_STOP_CALLBACK)
@@ -563,7 +550,7 @@ static int chat_loop(struct chat *c)
             fprintf(stderr, "[conversation cleared]\n");
             continue;
         }
-        if (!chat_turn(c, line) || write_errno) {
+        if (!chat_turn(c, line) || cli_stdout_errno()) {
             rc = CLI_EXIT_RUNTIME;
             break;
         }
@@ -714,8 +701,7 @@ int cmd_chat(int argc, char **argv)
                         &c.ctx, &load_ms);
     if (rc == CLI_EXIT_OK)
         rc = chat_run(&o, &c);
-    if (!write_errno)
-        rc = cli_finish_stdout("chat", rc);
+    rc = cli_finish_stdout("chat", rc);
 
     chat_remove(&c, 0, c.n_msgs);
     free(c.msgs);

@@ -49,9 +49,6 @@ struct generate_opts {
 
 static volatile sig_atomic_t interrupted;
 
-/* errno of the first failed write to stdout, 0 while none failed. */
-static int write_errno;
-
 static void on_sigint(int sig)
 {
     (void)sig;
@@ -72,24 +69,7 @@ static bool abort_requested(void *user_data)
 static bool write_text(const char *text, size_t len, void *user_data)
 {
     (void)user_data;
-    if (write_errno)
-        return false;
-    errno = 0;
-    if (fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0) {
-        write_errno = errno ? errno : EIO;
-        return false;
-    }
-    return !interrupted;
-}
-
-/* Prints the write error, if any, and returns true when there was one. */
-static bool report_write_error(void)
-{
-    if (!write_errno)
-        return false;
-    fprintf(stderr, "roj generate: write error on standard output: %s\n",
-            strerror(write_errno));
-    return true;
+    return cli_write_stdout(text, len) && !interrupted;
 }
 
 static size_t build_options(struct generate_opts *o, cli_option *opts)
@@ -408,7 +388,7 @@ static void print_stats(const struct generate_opts *o, const roj_model *m,
     fprintf(stderr, "roj generate: generation: %d tokens in %.1f ms "
             "(%.2f t/s), stopped by %s\n", r->n_generated, r->generate_ms,
             tg_ts, interrupted ? "interrupt"
-                   : write_errno ? "write error"
+                   : cli_stdout_errno() ? "write error"
                                  : roj_stop_reason_name(r->reason));
 }
 
@@ -501,7 +481,7 @@ static int run(const struct generate_opts *o, roj_model *model,
         fprintf(stderr, "\nroj generate: interrupted\n");
     print_stats(o, model, load_ms, &r);
     rc = interrupted ? CLI_EXIT_INTERRUPTED : CLI_EXIT_OK;
-    if (report_write_error())
+    if (cli_report_stdout_error("generate"))
         rc = CLI_EXIT_RUNTIME;
 
 cleanup:
@@ -598,8 +578,7 @@ int cmd_generate(int argc, char **argv)
     roj_context_set_abort(ctx, abort_requested, NULL);
     rc = run(&o, model, ctx, load_ms);
     signal(SIGINT, SIG_DFL);
-    if (!write_errno)
-        rc = cli_finish_stdout("generate", rc);
+    rc = cli_finish_stdout("generate", rc);
 
 done:
     roj_context_free(ctx);
