@@ -24,7 +24,9 @@
 
 #include "core/error.h"
 
-/* Polls of the claim word before a worker sleeps (about 50 us). */
+/* Polls of the claim word, each followed by a pause instruction, before a
+ * worker sleeps; tens to hundreds of microseconds, depending on the CPU's
+ * pause latency (not measured). */
 #define POOL_SPIN_LIMIT 4000
 
 typedef struct pool_slot {

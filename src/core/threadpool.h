@@ -6,7 +6,7 @@
  * tied to a thread: the caller runs parts itself until none is left, so a
  * worker that is not scheduled in time does not hold up the run. Two
  * calls with the same part never overlap, so per-part scratch indexed by
- * part is safe. Workers spin about 50 us between runs, then sleep.
+ * part is safe. Workers spin briefly between runs, then sleep.
  * A pool is driven by one thread at a time.
  */
 #ifndef ROJ_CORE_THREADPOOL_H
