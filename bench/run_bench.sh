@@ -28,6 +28,17 @@
 #                      smaller than the real shapes
 # Raw JSON lines are kept in $ROJ_BENCH_CACHE/results/.
 set -euo pipefail
+
+# The script takes no arguments: settings come from the environment.
+if [[ $# -gt 0 ]]; then
+    if [[ $1 == -h || $1 == --help ]]; then
+        sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+        exit 0
+    fi
+    echo "run_bench.sh: unexpected argument '$1'; it takes none (see" \
+         "--help for the environment variables)" >&2
+    exit 2
+fi
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${ROJ_BUILD_DIR:-$root/build}
 cache=${ROJ_BENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/roj/bench}

@@ -664,7 +664,7 @@ static void generate_chat_options(void **state)
     run_free(&r);
 }
 
-/* Output to /dev/full fails with ENOSPC: every command says so and
+/* Output to /dev/full fails with ENOSPC: every command reports it and
  * exits 1. */
 static void stdout_write_error_exit_1(void **state)
 {

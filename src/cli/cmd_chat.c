@@ -361,7 +361,7 @@ static int chat_fit(struct chat *c, int32_t reserve, roj_token **tokens,
         free(*tokens);
         *tokens = NULL;
         if (c->n_msgs - c->n_fixed <= 1) {
-            /* chat_min_tokens() said it fits: only a template that
+            /* chat_min_tokens() reported that it fits: only a template that
              * renders differently with more turns gets here. */
             fprintf(stderr, "roj chat: the message does not fit in the "
                     "context of %d tokens; send a shorter message or raise "

@@ -159,7 +159,7 @@ static int write_model(const char *path, const synth_shape *shape)
 {
     struct write_job job = {path, shape, ROJ_OK, "", 0};
     /* The size is only for the progress bar: the vocabulary file's token
-     * count is not read here, so GPT-2's 50257 stands in for it. */
+     * count is not read here, so GPT-2's 50257 is used instead. */
     uint32_t n_vocab = shape->vocab_path ? 50257 : vocab_builtin_n_tokens();
     uint64_t expected = 4 * synth_param_count(shape, n_vocab) +
                         (shape->vocab_path ? file_size(shape->vocab_path)

@@ -61,7 +61,7 @@ void kern_quantize_act(enum roj_type weight_type, const float *x,
 /*
  * y[t * y_stride + r] = dot(W row r, activation row t)
  * for r in [row_begin, row_end) and t in [0, n_tok).
- * w is the whole matrix (row 0); act holds n_tok converted rows.
+ * w is the whole matrix (row 0); act contains n_tok converted rows.
  * n_in must be a multiple of the weight type's block size; y entries
  * outside the row range are not touched. One token streams the weights
  * once (GEMV); more tokens use register tiles that reuse each weight block

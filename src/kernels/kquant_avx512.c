@@ -199,7 +199,7 @@ static void kq_prepare(const kern_mm_args *p, int64_t t0, int64_t nt, __m512 *bs
     }
 }
 
-/* One row r times tokens t0 .. t0 + nt - 1; bsf holds their kq_prepare
+/* One row r times tokens t0 .. t0 + nt - 1; bsf contains their kq_prepare
  * sums. */
 INLINE void kq_tile(int kind, int nt, const kern_mm_args *p, int64_t r, int64_t t0,
                     const __m512 *bsf)
