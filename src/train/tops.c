@@ -1,0 +1,208 @@
+/* Forward and backward passes of the training operations (see tops.h). */
+#include "train/tops.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+void tops_rms_norm(float *y, float *rstd, const float *x, const float *gain,
+                   int64_t d, float eps, int64_t r0, int64_t r1)
+{
+    for (int64_t r = r0; r < r1; r++) {
+        const float *xr = x + r * d;
+        float *yr = y + r * d;
+        double sum = 0.0;
+        for (int64_t i = 0; i < d; i++)
+            sum += (double)xr[i] * xr[i];
+        const float s = 1.0f / sqrtf((float)(sum / (double)d) + eps);
+        rstd[r] = s;
+        for (int64_t i = 0; i < d; i++)
+            yr[i] = xr[i] * s * gain[i];
+    }
+}
+
+/* With n = x * s (s = rstd) and y = n * g:
+ * dx_i = s * g_i * dy_i - x_i * s^3 / d * sum_j(dy_j * g_j * x_j). */
+void tops_rms_norm_bwd_x(float *dx, const float *dy, const float *x,
+                         const float *gain, const float *rstd, int64_t d,
+                         int64_t r0, int64_t r1)
+{
+    for (int64_t r = r0; r < r1; r++) {
+        const float *xr = x + r * d;
+        const float *dyr = dy + r * d;
+        float *dxr = dx + r * d;
+        const float s = rstd[r];
+        double dot = 0.0;
+        for (int64_t i = 0; i < d; i++)
+            dot += (double)dyr[i] * gain[i] * xr[i];
+        const float c = (float)(dot * s * s * s / (double)d);
+        for (int64_t i = 0; i < d; i++)
+            dxr[i] += s * gain[i] * dyr[i] - xr[i] * c;
+    }
+}
+
+void tops_rms_norm_bwd_gain(float *dgain, const float *dy, const float *x,
+                            const float *rstd, int64_t n_rows, int64_t d,
+                            int64_t c0, int64_t c1)
+{
+    for (int64_t r = 0; r < n_rows; r++) {
+        const float *xr = x + r * d;
+        const float *dyr = dy + r * d;
+        const float s = rstd[r];
+        for (int64_t c = c0; c < c1; c++)
+            dgain[c] += dyr[c] * xr[c] * s;
+    }
+}
+
+void tops_rope(float *x, const int32_t *pos, int64_t n_heads,
+               const tops_rope_cfg *cfg, int inverse, int64_t r0, int64_t r1)
+{
+    const int64_t hd = cfg->head_dim, half = cfg->rope_dim / 2;
+    const float theta_scale = powf(cfg->base, -2.0f / (float)cfg->rope_dim);
+    const int64_t stride = cfg->neox ? half : 1;
+    const int64_t step = cfg->neox ? 1 : 2;
+    for (int64_t r = r0; r < r1; r++) {
+        float *row = x + r * n_heads * hd;
+        float theta = (float)pos[r];
+        for (int64_t i = 0; i < half; i++) {
+            float angle = theta * cfg->freq_scale;
+            if (cfg->freqs)
+                angle /= cfg->freqs[i];
+            const float c = cosf(angle);
+            const float s = inverse ? -sinf(angle) : sinf(angle);
+            for (int64_t h = 0; h < n_heads; h++) {
+                float *p = row + h * hd + i * step;
+                const float a = p[0], b = p[stride];
+                p[0] = a * c - b * s;
+                p[stride] = a * s + b * c;
+            }
+            theta *= theta_scale;
+        }
+    }
+}
+
+static float sigmoidf(float v)
+{
+    return 1.0f / (1.0f + expf(-v));
+}
+
+void tops_swiglu(float *h, const float *g, const float *u, int64_t n,
+                 int64_t r0, int64_t r1)
+{
+    for (int64_t i = r0 * n; i < r1 * n; i++)
+        h[i] = g[i] * sigmoidf(g[i]) * u[i];
+}
+
+void tops_swiglu_bwd(float *dg, float *du, const float *dh, const float *g,
+                     const float *u, int64_t n, int64_t r0, int64_t r1)
+{
+    for (int64_t i = r0 * n; i < r1 * n; i++) {
+        const float s = sigmoidf(g[i]);
+        const float silu = g[i] * s;
+        du[i] += dh[i] * silu;
+        dg[i] += dh[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));
+    }
+}
+
+void tops_xent(float *logits, float *loss_rows, const int32_t *targets,
+               int64_t n_vocab, float scale, int64_t r0, int64_t r1)
+{
+    for (int64_t r = r0; r < r1; r++) {
+        float *row = logits + r * n_vocab;
+        float mx = row[0];
+        for (int64_t i = 1; i < n_vocab; i++)
+            mx = row[i] > mx ? row[i] : mx;
+        double sum = 0.0;
+        for (int64_t i = 0; i < n_vocab; i++) {
+            row[i] = expf(row[i] - mx);
+            sum += row[i];
+        }
+        const int32_t t = targets[r];
+        loss_rows[r] = (float)(log(sum) - log((double)row[t]));
+        const float inv = (float)(1.0 / sum) * scale;
+        for (int64_t i = 0; i < n_vocab; i++)
+            row[i] *= inv;
+        row[t] -= scale;
+    }
+}
+
+/* Softmax of each row i over columns [0, i], zero after; rows of n. */
+static void causal_softmax(float *p, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float *row = p + i * n;
+        float mx = row[0];
+        for (int64_t j = 1; j <= i; j++)
+            mx = row[j] > mx ? row[j] : mx;
+        float sum = 0.0f;
+        for (int64_t j = 0; j <= i; j++) {
+            row[j] = expf(row[j] - mx);
+            sum += row[j];
+        }
+        const float inv = 1.0f / sum;
+        for (int64_t j = 0; j <= i; j++)
+            row[j] *= inv;
+        for (int64_t j = i + 1; j < n; j++)
+            row[j] = 0.0f;
+    }
+}
+
+void tops_attention(const tops_attn *a, const float *q, const float *k,
+                    const float *v, float *out, float *p)
+{
+    const int64_t n = a->n, hd = a->head_dim;
+    const float *kh = k + a->kv_head * hd;
+    const float *vh = v + a->kv_head * hd;
+    for (int64_t g = 0; g < a->n_group; g++) {
+        const int64_t h = a->head0 + g;
+        float *ph = p + g * n * n;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n,
+                    (int)hd, a->scale, q + h * hd, (int)a->q_stride, kh,
+                    (int)a->kv_stride, 0.0f, ph, (int)n);
+        causal_softmax(ph, n);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n,
+                    (int)hd, (int)n, 1.0f, ph, (int)n, vh, (int)a->kv_stride,
+                    0.0f, out + h * hd, (int)a->q_stride);
+    }
+}
+
+void tops_attention_bwd(const tops_attn *a, const float *q, const float *k,
+                        const float *v, const float *p, const float *dout,
+                        float *dq, float *dk, float *dv, float *scratch)
+{
+    const int64_t n = a->n, hd = a->head_dim;
+    const int ldq = (int)a->q_stride, ldk = (int)a->kv_stride;
+    const float *kh = k + a->kv_head * hd;
+    const float *vh = v + a->kv_head * hd;
+    float *dkh = dk + a->kv_head * hd;
+    float *dvh = dv + a->kv_head * hd;
+    float *ds = scratch;
+    for (int64_t g = 0; g < a->n_group; g++) {
+        const int64_t h = a->head0 + g;
+        const float *ph = p + g * n * n;
+        const float *doh = dout + h * hd;
+        /* dP = dO V^T and dV += P^T dO. */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n,
+                    (int)hd, 1.0f, doh, ldq, vh, ldk, 0.0f, ds, (int)n);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n, (int)hd,
+                    (int)n, 1.0f, ph, (int)n, doh, ldq, 1.0f, dvh, ldk);
+        /* dS = P * (dP - rowsum(P * dP)); masked entries have P = 0. */
+        for (int64_t i = 0; i < n; i++) {
+            const float *pr = ph + i * n;
+            float *dr = ds + i * n;
+            float dot = 0.0f;
+            for (int64_t j = 0; j <= i; j++)
+                dot += pr[j] * dr[j];
+            for (int64_t j = 0; j <= i; j++)
+                dr[j] = pr[j] * (dr[j] - dot);
+            for (int64_t j = i + 1; j < n; j++)
+                dr[j] = 0.0f;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n,
+                    (int)hd, (int)n, a->scale, ds, (int)n, kh, ldk, 0.0f,
+                    dq + h * hd, ldq);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n, (int)hd,
+                    (int)n, a->scale, ds, (int)n, q + h * hd, ldq, 1.0f, dkh,
+                    ldk);
+    }
+}
