@@ -187,4 +187,11 @@ roj_status gguf_writer_add_tensor(gguf_writer *w, const char *name,
  * never sees a half-written file. */
 roj_status gguf_writer_write(gguf_writer *w, const char *path);
 
+/* Serialises the same bytes gguf_writer_write() would put in a file into a
+ * new buffer: on success *data is malloc'd (the caller frees it) and *size
+ * is its length in bytes. Fails with ROJ_ERR_NOMEM when memory runs out
+ * and ROJ_ERR_INVALID_ARG for an invalid general.alignment. */
+roj_status gguf_writer_write_memory(gguf_writer *w, void **data,
+                                    size_t *size);
+
 #endif

@@ -583,3 +583,32 @@ free_tmp:
     free(tmp);
     return st;
 }
+
+roj_status gguf_writer_write_memory(gguf_writer *w, void **data, size_t *size)
+{
+    struct out o = {NULL, 0, 0};
+    uint64_t alignment = 0;
+    char *buf = NULL;
+    size_t len = 0;
+    roj_status st;
+
+    if (!w || !data || !size)
+        return roj_error(ROJ_ERR_INVALID_ARG, "gguf_writer_write_memory: "
+                         "NULL argument");
+    *data = NULL;
+    *size = 0;
+    if ((st = writer_alignment(w, &alignment)) != ROJ_OK)
+        return st;
+    if (!(o.fp = open_memstream(&buf, &len)))
+        return roj_error(ROJ_ERR_NOMEM, "cannot open a memory stream for a "
+                         "GGUF image: %s", strerror(errno));
+    write_contents(w, alignment, &o);
+    if (fclose(o.fp) != 0 || o.failed) {
+        free(buf);
+        return roj_error(ROJ_ERR_NOMEM, "out of memory writing a GGUF image "
+                         "of %llu bytes", (ull)o.pos);
+    }
+    *data = buf;
+    *size = len;
+    return ROJ_OK;
+}
