@@ -1,13 +1,18 @@
 /* Evaluation metrics against values worked out by hand on small cases,
- * their text reports and their JSON objects. */
+ * with their text reports and JSON objects. Also the progress line and
+ * the JSONL metrics log. */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "train/metrics.h"
+#include "train/progress.h"
 #include "testutil.h"
 
 #define EPS 1e-12
@@ -32,9 +37,10 @@ static void fill_abc(cls_metrics *m)
     cls_metrics_finish(m);
 }
 
-/* Prints into a string; the caller frees it. The copy keeps GCC's
- * -Wdangling-pointer from taking pointers into the text for pointers to
- * the local that open_memstream filled in. */
+/* Prints into a string; the caller frees it. The text is copied to a
+ * fresh heap block because GCC's -Wdangling-pointer at -O3 otherwise
+ * mistakes pointers into it for pointers to the local that open_memstream
+ * fills in. */
 static char *cls_report(const cls_metrics *m)
 {
     char *text = NULL;
@@ -443,6 +449,282 @@ static void ppl_from_nll(void **state)
     cJSON_Delete(o);
 }
 
+/* A progress object writing into a memory stream. */
+typedef struct progress_capture {
+    char *text;
+    size_t size;
+    FILE *f;
+    progress *p;
+} progress_capture;
+
+static void capture_open(progress_capture *c, uint64_t total,
+                         progress_mode mode, double interval_s)
+{
+    c->text = NULL;
+    c->size = 0;
+    c->f = open_memstream(&c->text, &c->size);
+    assert_non_null(c->f);
+    assert_int_equal(progress_create(c->f, total, mode, interval_s, &c->p),
+                     ROJ_OK);
+}
+
+/* Closes the stream and returns a copy of the text; the caller frees
+ * it. */
+static char *capture_close(progress_capture *c)
+{
+    progress_destroy(c->p);
+    assert_int_equal(fclose(c->f), 0);
+    char *copy = strdup(c->text);
+    assert_non_null(copy);
+    free(c->text);
+    return copy;
+}
+
+static size_t count_char(const char *s, char c)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += *s == c;
+    return n;
+}
+
+/* 120 steps and 12340 tokens in 10 s: 1234 tok/s and 1/12 s per step, so
+ * 2880 steps to go take 240 s. */
+static void progress_line_fields(void **state)
+{
+    (void)state;
+    progress_capture c;
+    capture_open(&c, 3000, PROGRESS_LINES, 60.0);
+    progress_info info = progress_info_empty(0);
+    progress_update_at(c.p, &info, 100.0);
+
+    info = progress_info_empty(120);
+    info.epoch = 1.2;
+    info.loss = 2.314;
+    info.metrics[0].name = "val_acc";
+    info.metrics[0].value = 0.812;
+    info.tokens = 12340;
+    progress_update_at(c.p, &info, 110.0);
+
+    char line[256];
+    int len = progress_format(c.p, &info, line, sizeof line);
+    const char *expected = "step 120/3000 [....................] 4.0% "
+                           "epoch 1.20 loss 2.314 val_acc 0.812 "
+                           "1234 tok/s ETA 4m00s";
+    assert_string_equal(line, expected);
+    assert_int_equal(len, (int)strlen(expected));
+
+    /* A short buffer truncates but still reports the full length. */
+    char small[16];
+    assert_int_equal(progress_format(c.p, &info, small, sizeof small), len);
+    assert_string_equal(small, "step 120/3000 [");
+
+    /* Unknown total: no bar, percentage or ETA; NaN hides the loss. */
+    progress *open_ended;
+    assert_int_equal(progress_create(c.f, 0, PROGRESS_LINES, 0, &open_ended),
+                     ROJ_OK);
+    info = progress_info_empty(7);
+    progress_format(open_ended, &info, line, sizeof line);
+    assert_string_equal(line, "step 7");
+    progress_destroy(open_ended);
+
+    free(capture_close(&c));
+}
+
+/* The ETA follows the recent step time: a slow start drops out of the
+ * PROGRESS_WINDOW updates that the average covers. */
+static void progress_eta_moving_average(void **state)
+{
+    (void)state;
+    progress_capture c;
+    capture_open(&c, 1000, PROGRESS_LINES, 1e9);
+    progress_info info = progress_info_empty(0);
+    double t = 0.0;
+    progress_update_at(c.p, &info, t);
+    for (uint64_t step = 1; step <= 100; step++) {
+        t += step <= 10 ? 10.0 : 0.5; /* 10 slow steps, then 0.5 s each */
+        info.step = step;
+        progress_update_at(c.p, &info, t);
+    }
+    char line[256];
+    progress_format(c.p, &info, line, sizeof line);
+    /* 900 steps at 0.5 s = 450 s. */
+    assert_non_null(strstr(line, "[##..................] 10.0% ETA 7m30s"));
+    free(capture_close(&c));
+}
+
+static void progress_lines_interval(void **state)
+{
+    (void)state;
+    progress_capture c;
+    capture_open(&c, 10, PROGRESS_LINES, 10.0);
+    progress_info info = progress_info_empty(1);
+    progress_update_at(c.p, &info, 0.0);  /* first: printed */
+    info.step = 2;
+    progress_update_at(c.p, &info, 5.0);  /* too soon */
+    info.step = 3;
+    progress_update_at(c.p, &info, 10.0); /* printed */
+    info.step = 4;
+    progress_update_at(c.p, &info, 12.0); /* too soon */
+    info.step = 10;
+    progress_finish_at(c.p, &info, 13.0); /* always printed */
+    char *text = capture_close(&c);
+    assert_int_equal(count_char(text, '\n'), 3);
+    assert_int_equal(count_char(text, '\r'), 0);
+    assert_non_null(strstr(text, "step 1/10 "));
+    assert_null(strstr(text, "step 2/10 "));
+    assert_non_null(strstr(text, "step 3/10 "));
+    assert_non_null(strstr(text, "step 10/10 [####################] "
+                                 "100.0%"));
+    free(text);
+}
+
+static void progress_terminal_redraw(void **state)
+{
+    (void)state;
+    progress_capture c;
+    capture_open(&c, 0, PROGRESS_TERMINAL, 0);
+    progress_info info = progress_info_empty(5);
+    info.loss = 12.5;
+    progress_update_at(c.p, &info, 0.0);
+    info = progress_info_empty(6);
+    progress_update_at(c.p, &info, 0.05); /* throttled */
+    progress_update_at(c.p, &info, 0.5);
+    progress_clear(c.p);
+    progress_finish_at(c.p, &info, 1.0);
+    char *text = capture_close(&c);
+    /* The shorter second line pads over the old one and redraws. */
+    const char *expected = "\rstep 5 loss 12.5"
+                           "\rstep 6          \rstep 6"
+                           "\r      \r"
+                           "\rstep 6\n";
+    assert_string_equal(text, expected);
+    free(text);
+}
+
+static void progress_duration_format(void **state)
+{
+    (void)state;
+    char buf[32];
+    progress_format_duration(45.0, buf, sizeof buf);
+    assert_string_equal(buf, "45s");
+    progress_format_duration(250.0, buf, sizeof buf);
+    assert_string_equal(buf, "4m10s");
+    progress_format_duration(3725.0, buf, sizeof buf);
+    assert_string_equal(buf, "1h02m");
+    progress_format_duration(200000.0, buf, sizeof buf);
+    assert_string_equal(buf, "2d07h");
+    progress_format_duration(1e12, buf, sizeof buf);
+    assert_string_equal(buf, ">99d");
+    progress_format_duration(-1.0, buf, sizeof buf);
+    assert_string_equal(buf, "?");
+    progress_format_duration(NAN, buf, sizeof buf);
+    assert_string_equal(buf, "?");
+}
+
+static const char *log_path(const char *name)
+{
+    static char path[4096];
+    snprintf(path, sizeof path, "%s/%s", test_tmpdir(), name);
+    return path;
+}
+
+static void write_record(metrics_log *log, const char *key, double value)
+{
+    cJSON *o = cJSON_CreateObject();
+    assert_non_null(o);
+    assert_non_null(cJSON_AddNumberToObject(o, key, value));
+    assert_int_equal(metrics_log_write(log, o), ROJ_OK);
+    cJSON_Delete(o);
+}
+
+static void metrics_log_lines(void **state)
+{
+    (void)state;
+    const char *path = log_path("metrics.jsonl");
+    metrics_log *log;
+    assert_int_equal(metrics_log_open(path, 0, &log), ROJ_OK);
+    write_record(log, "step", 1);
+    write_record(log, "step", 2);
+    /* Flushed: the lines are in the file before the close. */
+    size_t size;
+    char *text = test_read_file(path, &size);
+    assert_string_equal(text, "{\"step\":1}\n{\"step\":2}\n");
+    free(text);
+    assert_int_equal(metrics_log_close(log), ROJ_OK);
+
+    /* Truncate mode starts over. */
+    assert_int_equal(metrics_log_open(path, 0, &log), ROJ_OK);
+    write_record(log, "loss", 0.5);
+    assert_int_equal(metrics_log_close(log), ROJ_OK);
+    text = test_read_file(path, &size);
+    assert_string_equal(text, "{\"loss\":0.5}\n");
+    free(text);
+}
+
+/* A resumed run appends after the complete lines and drops the half
+ * line a killed run left. */
+static void metrics_log_append_repairs(void **state)
+{
+    (void)state;
+    const char *path = log_path("resume.jsonl");
+    const char *partial = "{\"step\":1}\n{\"step\":2}\n{\"st";
+    test_write_file(path, partial, strlen(partial));
+    metrics_log *log;
+    assert_int_equal(metrics_log_open(path, 1, &log), ROJ_OK);
+    write_record(log, "step", 3);
+    assert_int_equal(metrics_log_close(log), ROJ_OK);
+    size_t size;
+    char *text = test_read_file(path, &size);
+    assert_string_equal(text, "{\"step\":1}\n{\"step\":2}\n{\"step\":3}\n");
+    free(text);
+
+    /* A file that is only a partial line is emptied. */
+    test_write_file(path, "{\"a\"", 4);
+    assert_int_equal(metrics_log_open(path, 1, &log), ROJ_OK);
+    assert_int_equal(metrics_log_close(log), ROJ_OK);
+    text = test_read_file(path, &size);
+    assert_int_equal(size, 0);
+    free(text);
+
+    assert_int_equal(metrics_log_open("/nonexistent-dir/m.jsonl", 1, &log),
+                     ROJ_ERR_IO);
+    assert_non_null(strstr(roj_last_error(), "/nonexistent-dir/m.jsonl"));
+}
+
+/* SIGKILL right after the writes: every written line is in the file,
+ * because each write is flushed. */
+static void metrics_log_survives_kill(void **state)
+{
+    (void)state;
+    const char *path = log_path("killed.jsonl");
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        metrics_log *log;
+        if (metrics_log_open(path, 0, &log) != ROJ_OK)
+            _exit(2);
+        for (int i = 0; i < 5; i++) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "step", i);
+            if (metrics_log_write(log, o) != ROJ_OK)
+                _exit(3);
+            cJSON_Delete(o);
+        }
+        raise(SIGKILL);
+        _exit(4);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGKILL);
+    size_t size;
+    char *text = test_read_file(path, &size);
+    assert_int_equal(count_char(text, '\n'), 5);
+    assert_non_null(strstr(text, "{\"step\":4}\n"));
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -459,6 +741,14 @@ int main(void)
         cmocka_unit_test(span_token_f1_cases),
         cmocka_unit_test(span_print_and_json),
         cmocka_unit_test(ppl_from_nll),
+        cmocka_unit_test(progress_line_fields),
+        cmocka_unit_test(progress_eta_moving_average),
+        cmocka_unit_test(progress_lines_interval),
+        cmocka_unit_test(progress_terminal_redraw),
+        cmocka_unit_test(progress_duration_format),
+        cmocka_unit_test(metrics_log_lines),
+        cmocka_unit_test(metrics_log_append_repairs),
+        cmocka_unit_test(metrics_log_survives_kill),
     };
     return test_run_group(tests, NULL, NULL);
 }
