@@ -322,6 +322,10 @@ static void ticks_format(void **state)
     assert_string_equal(buf, "0.5");
     plot_format_tick(1200.0, buf, sizeof buf);
     assert_string_equal(buf, "1200");
+    plot_format_tick(20000.0, buf, sizeof buf);
+    assert_string_equal(buf, "20000");
+    plot_format_tick(0.1 * 3.0, buf, sizeof buf);
+    assert_string_equal(buf, "0.3");
     plot_format_tick(1e-5, buf, sizeof buf);
     assert_string_equal(buf, "1e-05");
     plot_format_tick(-2.5e7, buf, sizeof buf);

@@ -158,7 +158,7 @@ void plot_format_tick(double v, char *buf, size_t size)
     }
     double a = fabs(v);
     if (a >= 1e-3 && a < 1e6)
-        snprintf(buf, size, "%.4g", v);
+        snprintf(buf, size, "%.6g", v);
     else
         snprintf(buf, size, "%.2g", v);
 }

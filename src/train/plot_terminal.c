@@ -232,8 +232,9 @@ void plot_print_terminal(FILE *f, const plot_options *opts,
     char top[32], bottom[32];
     double ymax = o.log_y ? pow(10.0, t.range.ymax) : t.range.ymax;
     double ymin = o.log_y ? pow(10.0, t.range.ymin) : t.range.ymin;
-    plot_format_tick(ymax, top, sizeof top);
-    plot_format_tick(ymin, bottom, sizeof bottom);
+    /* The y range is not a tick value, so 4 significant digits do. */
+    snprintf(top, sizeof top, "%.4g", ymax);
+    snprintf(bottom, sizeof bottom, "%.4g", ymin);
     int label_w = (int)(strlen(top) > strlen(bottom) ? strlen(top)
                                                       : strlen(bottom));
 
