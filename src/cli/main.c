@@ -14,6 +14,9 @@
 #pragma weak cmd_bench
 #pragma weak cmd_quantize
 #pragma weak cmd_demo
+#pragma weak cmd_merge
+#pragma weak cmd_train
+#pragma weak cmd_eval
 
 struct command {
     const char *name;
@@ -28,6 +31,9 @@ static const struct command commands[] = {
     {"tokenize", cmd_tokenize, "print the token ids of a text"},
     {"inspect", cmd_inspect, "show a GGUF file's metadata and tensors"},
     {"quantize", cmd_quantize, "convert a model to another tensor type"},
+    {"merge", cmd_merge, "merge LoRA adapters into a model"},
+    {"train", cmd_train, "train a specialist model on labeled data"},
+    {"eval", cmd_eval, "measure a specialist on labeled data"},
     {"bench", cmd_bench, "measure prompt and generation speed"},
 };
 

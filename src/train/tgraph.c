@@ -1,12 +1,12 @@
 /* Forward and backward pass over a packed batch (see tgraph.h). */
 #include "train/tgraph.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
+#include "train/tblas.h"
 #include "train/tops.h"
 
 /* Saved activations of one layer, all (n_tok, width) row-major. */
@@ -101,13 +101,13 @@ static void lin_fwd_rows(void *c, int64_t r0, int64_t r1, int part)
     const tlinear *l = j->lin;
     const int n = (int)(r1 - r0), in = (int)l->n_in, out = (int)l->n_out;
     (void)part;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f,
+    tblas_sgemm(false, true, n, out, in, 1.0f,
                 j->x + r0 * in, in, l->w, in, j->beta, j->y + r0 * out, out);
     if (l->a) {
         const int r = j->m->lora_rank;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, r, in, 1.0f,
+        tblas_sgemm(false, true, n, r, in, 1.0f,
                     j->x + r0 * in, in, l->a, in, 0.0f, j->ax + r0 * r, r);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, r,
+        tblas_sgemm(false, true, n, out, r,
                     lora_scale(j->m), j->ax + r0 * r, r, l->b, r, 1.0f,
                     j->y + r0 * out, out);
     }
@@ -143,20 +143,20 @@ static void lin_bwd_worker1(void *c, int part, int n_parts)
     int64_t b, e;
     pool_split(j->n, n_parts, part, 1, &b, &e);
     if (b < e && j->dx)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(e - b),
+        tblas_sgemm(false, false, (int)(e - b),
                     in, out, 1.0f, j->dy + b * out, out, l->w, in, j->beta,
                     j->dx + b * in, in);
     if (b < e && l->a)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(e - b),
+        tblas_sgemm(false, false, (int)(e - b),
                     r, out, s, j->dy + b * out, out, l->b, r, 0.0f,
                     j->dax + b * r, r);
     pool_split(out, n_parts, part, 1, &b, &e);
     if (b < e && l->gw)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(e - b),
+        tblas_sgemm(true, false, (int)(e - b),
                     in, nt, 1.0f, j->dy + b, out, j->x, in, 1.0f,
                     l->gw + b * in, in);
     if (b < e && l->a)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(e - b), r,
+        tblas_sgemm(true, false, (int)(e - b), r,
                     nt, s, j->dy + b, out, j->ax, r, 1.0f, l->gb + b * r, r);
 }
 
@@ -170,12 +170,12 @@ static void lin_bwd_worker2(void *c, int part, int n_parts)
     int64_t b, e;
     pool_split(j->n, n_parts, part, 1, &b, &e);
     if (b < e && j->dx)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(e - b),
+        tblas_sgemm(false, false, (int)(e - b),
                     in, r, 1.0f, j->dax + b * r, r, l->a, in, 1.0f,
                     j->dx + b * in, in);
     pool_split(r, n_parts, part, 1, &b, &e);
     if (b < e)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(e - b),
+        tblas_sgemm(true, false, (int)(e - b),
                     in, nt, 1.0f, j->dax + b, r, j->x, in, 1.0f,
                     l->ga + b * in, in);
 }
@@ -658,8 +658,7 @@ roj_status tgraph_create(tmodel *m, roj_pool *pool, int32_t cap_tok,
     memset(g->block, 0, (size_t)c.used * sizeof(float));
     c = (carver){.base = g->block};
     carve_all(g, &c);
-    /* The pool splits rows; OpenBLAS must not start threads of its own. */
-    openblas_set_num_threads(1);
+    tblas_init();
     *out = g;
     return ROJ_OK;
 }

@@ -1,7 +1,7 @@
 /* Forward and backward passes of the training operations (see tops.h). */
+#include "train/tblas.h"
 #include "train/tops.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
@@ -156,11 +156,11 @@ void tops_attention(const tops_attn *a, const float *q, const float *k,
     for (int64_t g = 0; g < a->n_group; g++) {
         const int64_t h = a->head0 + g;
         float *ph = p + g * n * n;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n,
+        tblas_sgemm(false, true, (int)n, (int)n,
                     (int)hd, a->scale, q + h * hd, (int)a->q_stride, kh,
                     (int)a->kv_stride, 0.0f, ph, (int)n);
         causal_softmax(ph, n);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n,
+        tblas_sgemm(false, false, (int)n,
                     (int)hd, (int)n, 1.0f, ph, (int)n, vh, (int)a->kv_stride,
                     0.0f, out + h * hd, (int)a->q_stride);
     }
@@ -182,9 +182,9 @@ void tops_attention_bwd(const tops_attn *a, const float *q, const float *k,
         const float *ph = p + g * n * n;
         const float *doh = dout + h * hd;
         /* dP = dO V^T and dV += P^T dO. */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n,
+        tblas_sgemm(false, true, (int)n, (int)n,
                     (int)hd, 1.0f, doh, ldq, vh, ldk, 0.0f, ds, (int)n);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n, (int)hd,
+        tblas_sgemm(true, false, (int)n, (int)hd,
                     (int)n, 1.0f, ph, (int)n, doh, ldq, 1.0f, dvh, ldk);
         /* dS = P * (dP - rowsum(P * dP)); masked entries have P = 0. */
         for (int64_t i = 0; i < n; i++) {
@@ -198,10 +198,10 @@ void tops_attention_bwd(const tops_attn *a, const float *q, const float *k,
             for (int64_t j = i + 1; j < n; j++)
                 dr[j] = 0.0f;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n,
+        tblas_sgemm(false, false, (int)n,
                     (int)hd, (int)n, a->scale, ds, (int)n, kh, ldk, 0.0f,
                     dq + h * hd, ldq);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n, (int)hd,
+        tblas_sgemm(true, false, (int)n, (int)hd,
                     (int)n, a->scale, ds, (int)n, q + h * hd, ldq, 1.0f, dkh,
                     ldk);
     }

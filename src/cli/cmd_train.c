@@ -1,0 +1,217 @@
+/*
+ * roj train --task classify|extract|generate --data FILE --out MODEL.gguf:
+ * trains a specialist from labeled data (from scratch, or from --base) and
+ * writes a GGUF that roj and llama.cpp load.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli_data.h"
+#include "cli/cli_util.h"
+#include "cli/commands.h"
+#include "core/error.h"
+#include "train/trainer.h"
+
+static volatile int stop_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+static bool parse_targets(const char *s, unsigned *out)
+{
+    static const struct { const char *name; unsigned bit; } t[] = {
+        {"q", TLORA_Q}, {"k", TLORA_K}, {"v", TLORA_V}, {"o", TLORA_O},
+        {"gate", TLORA_GATE}, {"up", TLORA_UP}, {"down", TLORA_DOWN},
+        {"all", 0x7f}};
+    unsigned bits = 0;
+    char *copy = strdup(s);
+    if (!copy)
+        return false;
+    for (char *save, *tok = strtok_r(copy, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        bool found = false;
+        for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+            if (!strcmp(tok, t[i].name)) {
+                bits |= t[i].bit;
+                found = true;
+            }
+        if (!found) {
+            free(copy);
+            return false;
+        }
+    }
+    free(copy);
+    *out = bits;
+    return bits != 0;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    train_opts o;
+    train_opts_default(&o);
+    const char *task = "classify", *budget = NULL, *targets = NULL;
+    const char *type = "f32", *labels = NULL;
+    int32_t vocab = 0;
+    float valid_fraction = (float)o.valid_fraction;
+    bool no_plot = false;
+    cli_option opts[] = {
+        {NULL, "--task", CLI_STRING, &task, "KIND",
+         "classify, extract or generate (classify)"},
+        {"-d", "--data", CLI_STRING, &o.data_path, "FILE",
+         "training data: .csv, .tsv, .jsonl or .json (required)"},
+        {"-o", "--out", CLI_STRING, &o.out_path, "FILE",
+         "output model, GGUF (required)"},
+        {NULL, "--valid", CLI_STRING, &o.valid_path, "FILE",
+         "validation data (default: split off --valid-fraction)"},
+        {NULL, "--valid-fraction", CLI_FLOAT, &valid_fraction, "F",
+         "share of the data held out for validation (0.1)"},
+        CLI_DATA_OPTIONS(o.data),
+        {NULL, "--labels", CLI_STRING, &labels, "A,B,...",
+         "fixed label (or slot) set; other labels are errors"},
+        {NULL, "--preset", CLI_STRING, &o.preset, "NAME",
+         "model size: tiny (~1M), small (~5M), medium (~15M), large "
+         "(~30M) (small)"},
+        {NULL, "--n-embd", CLI_INT, &o.shape.n_embd, "N", "width"},
+        {NULL, "--n-layer", CLI_INT, &o.shape.n_layer, "N", "layers"},
+        {NULL, "--n-head", CLI_INT, &o.shape.n_head, "N", "attention heads"},
+        {NULL, "--n-head-kv", CLI_INT, &o.shape.n_head_kv, "N",
+         "key/value heads (grouped-query attention)"},
+        {NULL, "--n-ff", CLI_INT, &o.shape.n_ff, "N", "feed-forward width"},
+        {NULL, "--n-ctx", CLI_INT, &o.shape.n_ctx, "N",
+         "context length in tokens (256)"},
+        {NULL, "--vocab-size", CLI_INT, &vocab, "N",
+         "tokenizer vocabulary trained on the data (preset's)"},
+        {NULL, "--template", CLI_STRING, &o.template_text, "TEXT",
+         "prompt template with {text} (and {slot}); default per task"},
+        {NULL, "--base", CLI_STRING, &o.base_path, "FILE",
+         "fine-tune this GGUF instead of training from scratch"},
+        {NULL, "--lora-rank", CLI_INT, &o.lora_rank, "N",
+         "with --base: train a LoRA adapter of this rank (0: full)"},
+        {NULL, "--lora-alpha", CLI_FLOAT, &o.lora_alpha, "F",
+         "LoRA alpha; scale = alpha / rank (rank)"},
+        {NULL, "--lora-targets", CLI_STRING, &targets, "LIST",
+         "matrices: q,k,v,o,gate,up,down or all (q,v)"},
+        {NULL, "--epochs", CLI_INT, &o.epochs, "N", "passes over the data (10)"},
+        {NULL, "--steps", CLI_I64, &o.max_steps, "N",
+         "optimizer steps (overrides --epochs)"},
+        {NULL, "--time-budget", CLI_STRING, &budget, "TIME",
+         "stop planning past this wall time: 90s, 10m, 1h"},
+        {NULL, "--batch-tokens", CLI_INT, &o.batch_tokens, "N",
+         "tokens per micro-batch (2048)"},
+        {NULL, "--accum", CLI_INT, &o.accum, "N",
+         "micro-batches per optimizer step (1)"},
+        {NULL, "--lr", CLI_FLOAT, &o.lr, "F", "peak learning rate (1e-3)"},
+        {NULL, "--min-lr", CLI_FLOAT, &o.min_lr_frac, "F",
+         "final learning rate as a share of the peak (0.1)"},
+        {NULL, "--weight-decay", CLI_FLOAT, &o.weight_decay, "F",
+         "AdamW weight decay (0.1)"},
+        {NULL, "--clip", CLI_FLOAT, &o.clip, "F",
+         "gradient norm clipping, 0 = off (1.0)"},
+        {NULL, "--warmup", CLI_I64, &o.warmup, "N",
+         "warm-up steps (5% of the run)"},
+        {"-s", "--seed", CLI_I64, &o.seed, "N", "random seed (1)"},
+        {"-t", "--threads", CLI_INT, &o.n_threads, "N",
+         "threads (2)"},
+        {NULL, "--type", CLI_STRING, &type, "TYPE",
+         "tensor type of the output: f32 or f16 (f32)"},
+        {NULL, "--checkpoint", CLI_STRING, &o.checkpoint_path, "FILE",
+         "checkpoint file (OUT.ckpt)"},
+        {NULL, "--checkpoint-every", CLI_I64, &o.checkpoint_every, "N",
+         "steps between checkpoints (0: every minute)"},
+        {NULL, "--resume", CLI_FLAG, &o.resume, NULL,
+         "continue from the checkpoint"},
+        {NULL, "--eval-every", CLI_I64, &o.eval_every, "N",
+         "steps between validation passes (10 per run)"},
+        {NULL, "--metrics", CLI_STRING, &o.metrics_path, "FILE",
+         "write metrics as JSON lines"},
+        {NULL, "--plot", CLI_STRING, &o.plot_path, "FILE",
+         "write the loss curve as a PNG (default: terminal chart)"},
+        {NULL, "--no-plot", CLI_FLAG, &no_plot, NULL, "no loss chart"},
+        {"-q", "--quiet", CLI_FLAG, &o.quiet, NULL, "no progress output"},
+    };
+    const cli_command cmd = {
+        .name = "train",
+        .usage = "--task KIND --data FILE --out MODEL.gguf [options]",
+        .summary = "Trains a specialist model on labeled data and writes a "
+                   "GGUF with its task,\nlabels and prompt template.",
+        .options = opts,
+        .n_options = sizeof opts / sizeof opts[0],
+        .epilog = "Example:\n  roj train --task classify --data train.csv "
+                  "--text-column text \\\n      --label-column category "
+                  "--out intent.gguf\n",
+    };
+    int rc = cli_parse(&cmd, argc, argv);
+    if (rc >= 0)
+        return rc;
+    char **label_list = NULL;
+    size_t n_labels = 0;
+    if (!cli_parse_task(task, &o.task))
+        return cli_usage_error("train", "--task %s: use classify, extract "
+                               "or generate", task);
+    if (!o.data_path || !o.out_path)
+        return cli_usage_error("train", "--data and --out are required");
+    o.valid_fraction = valid_fraction;
+    if (!(valid_fraction >= 0 && valid_fraction < 1))
+        return cli_usage_error("train", "--valid-fraction %g: use 0 .. 0.99",
+                               (double)valid_fraction);
+    if (budget && (o.time_budget = cli_parse_duration(budget)) <= 0)
+        return cli_usage_error("train", "--time-budget %s: use 90s, 10m or "
+                               "1h", budget);
+    if (targets && !parse_targets(targets, &o.lora_targets))
+        return cli_usage_error("train", "--lora-targets %s: use a list of "
+                               "q,k,v,o,gate,up,down or all", targets);
+    if (o.lora_rank < 0 || (o.lora_rank && !o.base_path))
+        return cli_usage_error("train", "--lora-rank needs --base and a "
+                               "rank >= 1");
+    if (o.lora_rank && o.lora_alpha == 0.0f)
+        o.lora_alpha = (float)o.lora_rank;
+    if (!strcmp(type, "f32"))
+        o.out_type = ROJ_TYPE_F32;
+    else if (!strcmp(type, "f16"))
+        o.out_type = ROJ_TYPE_F16;
+    else
+        return cli_usage_error("train", "--type %s: use f32 or f16 (then "
+                               "roj quantize)", type);
+    if (o.epochs < 1 || o.batch_tokens < 16 || o.accum < 1 ||
+        o.n_threads < 0 || o.n_threads > 256 || !(o.lr > 0) || vocab < 0)
+        return cli_usage_error("train", "--epochs, --batch-tokens (>= 16), "
+                               "--accum and --lr must be positive, "
+                               "--threads 0 .. 256");
+    o.vocab_size = (uint32_t)vocab;
+    if (labels) {
+        char *copy = strdup(labels);
+        for (char *save, *t = copy ? strtok_r(copy, ",", &save) : NULL; t;
+             t = strtok_r(NULL, ",", &save)) {
+            char **nl = realloc(label_list, (n_labels + 1) * sizeof *nl);
+            if (!nl)
+                break;
+            label_list = nl;
+            label_list[n_labels++] = strdup(t);
+        }
+        free(copy);
+        o.data.label_set = (const char *const *)label_list;
+        o.data.n_label_set = n_labels;
+    }
+    o.no_plot = no_plot;
+    o.stop = &stop_flag;
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    roj_status st = train_run(&o);
+    for (size_t i = 0; i < n_labels; i++)
+        free(label_list[i]);
+    free(label_list);
+    if (st == ROJ_ERR_ABORTED) {
+        fprintf(stderr, "\nroj train: %s\n", roj_last_error());
+        return CLI_EXIT_INTERRUPTED;
+    }
+    if (st)
+        return cli_runtime_error("train", "training failed");
+    return CLI_EXIT_OK;
+}

@@ -1,0 +1,420 @@
+/* The optimisation loop: packed batches, accumulation, clipping, AdamW,
+ * periodic validation, checkpoints and progress (see train_loop.h). */
+#include "train/train_loop.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "train/trng.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Order of the training examples in an epoch: a seeded shuffle. */
+static void epoch_order(const tloop *L, int64_t epoch, size_t *order)
+{
+    const size_t n = L->train->n;
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    trng r;
+    trng_seed(&r, L->o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)epoch + 1);
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)trng_below(&r, i);
+        size_t t = order[i - 1];
+        order[i - 1] = order[j];
+        order[j] = t;
+    }
+}
+
+/* A batch under construction, with its own arrays. */
+typedef struct bbuf {
+    int32_t *tok, *pos, *start, *row, *id;
+    int32_t n_tok, n_seq, n_tgt, cap;
+    tbatch b;
+} bbuf;
+
+static roj_status bbuf_init(bbuf *bb, int32_t cap)
+{
+    memset(bb, 0, sizeof *bb);
+    bb->cap = cap;
+    bb->tok = malloc((size_t)cap * sizeof(int32_t));
+    bb->pos = malloc((size_t)cap * sizeof(int32_t));
+    bb->start = malloc(((size_t)cap + 1) * sizeof(int32_t));
+    bb->row = malloc((size_t)cap * sizeof(int32_t));
+    bb->id = malloc((size_t)cap * sizeof(int32_t));
+    if (!bb->tok || !bb->pos || !bb->start || !bb->row || !bb->id)
+        return roj_error(ROJ_ERR_NOMEM, "out of memory for a batch");
+    return ROJ_OK;
+}
+
+static void bbuf_free(bbuf *bb)
+{
+    free(bb->tok);
+    free(bb->pos);
+    free(bb->start);
+    free(bb->row);
+    free(bb->id);
+}
+
+static void bbuf_clear(bbuf *bb)
+{
+    bb->n_tok = bb->n_seq = bb->n_tgt = 0;
+    bb->start[0] = 0;
+}
+
+/* Inputs of example i are its tokens but the last; targets are the tokens
+ * from n_prompt on, each predicted by the row before it. */
+static bool bbuf_add(bbuf *bb, const tenc *e, size_t i)
+{
+    const int32_t n_in = e->len[i] - 1;
+    if (bb->n_tok + n_in > bb->cap)
+        return false;
+    const int32_t *t = e->tok + e->off[i];
+    for (int32_t k = 0; k < n_in; k++) {
+        bb->tok[bb->n_tok + k] = t[k];
+        bb->pos[bb->n_tok + k] = k;
+    }
+    for (int32_t k = e->n_prompt[i]; k < e->len[i]; k++) {
+        bb->row[bb->n_tgt] = bb->n_tok + k - 1;
+        bb->id[bb->n_tgt++] = t[k];
+    }
+    bb->n_tok += n_in;
+    bb->start[++bb->n_seq] = bb->n_tok;
+    return true;
+}
+
+static const tbatch *bbuf_batch(bbuf *bb)
+{
+    bb->b = (tbatch){.n_tok = bb->n_tok, .tokens = bb->tok, .pos = bb->pos,
+                     .n_seq = bb->n_seq, .seq_start = bb->start,
+                     .n_tgt = bb->n_tgt, .tgt_row = bb->row,
+                     .tgt_id = bb->id};
+    return &bb->b;
+}
+
+/* Micro-batches in an epoch, packing in order (the count does not depend
+ * on the order's content beyond lengths, so it is computed on identity). */
+int64_t tloop_steps_per_epoch(const tloop *L)
+{
+    const tenc *e = L->train;
+    int64_t batches = 0, fill = 0;
+    for (size_t i = 0; i < e->n; i++) {
+        const int64_t n = e->len[i] - 1;
+        if (fill + n > L->o->batch_tokens) {
+            batches++;
+            fill = 0;
+        }
+        fill += n;
+    }
+    if (fill)
+        batches++;
+    const int64_t steps = (batches + L->o->accum - 1) / L->o->accum;
+    return steps > 0 ? steps : 1;
+}
+
+/* ---- validation ------------------------------------------------------ */
+
+static bool example_correct(const tloop *L, const tenc *set, size_t i,
+                            const float *logits, int32_t first,
+                            const int32_t *ids)
+{
+    const int32_t nv = L->m->hp.n_vocab;
+    const int32_t n_t = set->len[i] - set->n_prompt[i];
+    if (L->label_tokens) {
+        const float *z = logits + (int64_t)first * nv;
+        int32_t best = 0;
+        for (int32_t k = 1; k < L->n_labels; k++)
+            if (z[L->label_tokens[k]] > z[L->label_tokens[best]])
+                best = k;
+        return L->label_tokens[best] == ids[first];
+    }
+    for (int32_t k = 0; k < n_t; k++) {
+        const float *z = logits + (int64_t)(first + k) * nv;
+        int32_t arg = 0;
+        for (int32_t v = 1; v < nv; v++)
+            if (z[v] > z[arg])
+                arg = v;
+        if (arg != ids[first + k])
+            return false;
+    }
+    return true;
+}
+
+roj_status tloop_validate(tloop *L, const tenc *set, double *loss,
+                          double *acc)
+{
+    *loss = *acc = 0.0;
+    if (!set || set->n == 0)
+        return ROJ_OK;
+    const int32_t cap = L->o->batch_tokens;
+    tgraph *g = NULL;
+    bbuf bb;
+    float *logits = NULL;
+    roj_status st = bbuf_init(&bb, cap);
+    if (!st)
+        st = tgraph_create(L->m, L->pool, cap, cap, set->max_len, &g);
+    if (!st && !(logits = malloc((size_t)cap * L->m->hp.n_vocab * 4)))
+        st = roj_error(ROJ_ERR_NOMEM, "out of memory for validation");
+    double sum = 0.0;
+    int64_t n_tgt = 0, n_ok = 0;
+    size_t i = 0;
+    while (!st && i < set->n) {
+        bbuf_clear(&bb);
+        const size_t first = i;
+        while (i < set->n && bbuf_add(&bb, set, i))
+            i++;
+        double ls;
+        if ((st = tgraph_run(g, bbuf_batch(&bb), 0.0f, &ls, logits)))
+            break;
+        sum += ls;
+        n_tgt += bb.n_tgt;
+        int32_t t0 = 0;
+        for (size_t k = first; k < i; k++) {
+            n_ok += example_correct(L, set, k, logits, t0, bb.id);
+            t0 += set->len[k] - set->n_prompt[k];
+        }
+    }
+    if (!st) {
+        *loss = n_tgt ? sum / (double)n_tgt : 0.0;
+        *acc = (double)n_ok / (double)set->n;
+    }
+    free(logits);
+    tgraph_free(g);
+    bbuf_free(&bb);
+    return st;
+}
+
+/* ---- progress -------------------------------------------------------- */
+
+static void fmt_time(char *buf, size_t cap, double s)
+{
+    if (s < 0 || !isfinite(s))
+        snprintf(buf, cap, "?");
+    else if (s >= 3600)
+        snprintf(buf, cap, "%dh%02dm", (int)(s / 3600),
+                 (int)fmod(s / 60, 60));
+    else
+        snprintf(buf, cap, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
+}
+
+static void progress(const tloop *L, double loss, double tok_s,
+                     double step_s, bool final)
+{
+    static double last;
+    const bool tty = isatty(2);
+    const double t = now_s();
+    if (L->o->quiet || (!final && !tty && t - last < 10.0) ||
+        (!final && tty && t - last < 0.2))
+        return;
+    last = t;
+    const double frac = (double)L->pos.step / (double)L->pos.total_steps;
+    char bar[21], eta[32];
+    for (int i = 0; i < 20; i++)
+        bar[i] = i < (int)(frac * 20) ? '#' : '.';
+    bar[20] = '\0';
+    fmt_time(eta, sizeof eta,
+             step_s * (double)(L->pos.total_steps - L->pos.step));
+    fprintf(stderr, "%sstep %lld/%lld [%s] %4.1f%% epoch %lld loss %.4f "
+            "val_acc %.3f %.0f tok/s ETA %s%s", tty ? "\r" : "",
+            (long long)L->pos.step, (long long)L->pos.total_steps, bar,
+            100 * frac, (long long)L->pos.epoch + 1, loss,
+            L->last_valid_acc, tok_s, eta, tty && !final ? "   " : "\n");
+    fflush(stderr);
+}
+
+/* ---- the loop -------------------------------------------------------- */
+
+static roj_status hist_push(tloop *L, float loss)
+{
+    if (L->pos.step >= L->hist_cap) {
+        int64_t nc = L->hist_cap * 2 + 1024;
+        float *h = realloc(L->hist_loss, (size_t)nc * sizeof *h);
+        if (!h)
+            return roj_error(ROJ_ERR_NOMEM, "out of memory");
+        L->hist_loss = h;
+        L->hist_cap = nc;
+    }
+    L->hist_loss[L->pos.step] = loss;
+    return ROJ_OK;
+}
+
+static roj_status ev_push(tloop *L, double loss, double acc)
+{
+    if (L->n_ev >= L->ev_cap) {
+        int64_t nc = L->ev_cap * 2 + 64;
+        float *a = realloc(L->ev_step, (size_t)nc * 4);
+        if (a)
+            L->ev_step = a;
+        float *b = realloc(L->ev_loss, (size_t)nc * 4);
+        if (b)
+            L->ev_loss = b;
+        float *c = realloc(L->ev_acc, (size_t)nc * 4);
+        if (c)
+            L->ev_acc = c;
+        if (!a || !b || !c)
+            return roj_error(ROJ_ERR_NOMEM, "out of memory");
+        L->ev_cap = nc;
+    }
+    L->ev_step[L->n_ev] = (float)L->pos.step;
+    L->ev_loss[L->n_ev] = (float)loss;
+    L->ev_acc[L->n_ev++] = (float)acc;
+    return ROJ_OK;
+}
+
+static void metrics_line(tloop *L, const char *kind, double loss,
+                         double extra, double lr)
+{
+    if (!L->metrics)
+        return;
+    if (!strcmp(kind, "train"))
+        fprintf(L->metrics, "{\"kind\":\"train\",\"step\":%lld,\"epoch\":"
+                "%lld,\"loss\":%.6f,\"lr\":%.6g,\"tokens_per_s\":%.1f}\n",
+                (long long)L->pos.step, (long long)L->pos.epoch, loss, lr,
+                extra);
+    else
+        fprintf(L->metrics, "{\"kind\":\"valid\",\"step\":%lld,\"loss\":"
+                "%.6f,\"accuracy\":%.6f}\n", (long long)L->pos.step, loss,
+                extra);
+    fflush(L->metrics);
+}
+
+static roj_status evaluate(tloop *L)
+{
+    double loss, acc;
+    roj_status st = tloop_validate(L, L->valid, &loss, &acc);
+    if (st || !L->valid || !L->valid->n)
+        return st;
+    L->last_valid_acc = acc;
+    L->last_valid_loss = loss;
+    if (acc > L->best_valid_acc)
+        L->best_valid_acc = acc;
+    metrics_line(L, "valid", loss, acc, 0);
+    return ev_push(L, loss, acc);
+}
+
+/* With --time-budget, the first steps measure the pace and the plan is
+ * cut to fit (the cosine schedule then ends on time). The chosen total is
+ * saved in checkpoints, so a resumed run keeps it. */
+static void fit_budget(tloop *L)
+{
+    const double per_step = L->pos.seconds / (double)L->pos.step;
+    /* Keep a tenth for validation passes and writing the output. */
+    const double left = L->o->time_budget * 0.9 - L->pos.seconds;
+    int64_t fit = L->pos.step + (int64_t)(left / per_step);
+    if (fit < L->pos.step + 1)
+        fit = L->pos.step + 1;
+    if (fit < L->pos.total_steps) {
+        roj_log(ROJ_LOG_INFO, "time budget %.0f s: %lld of %lld planned "
+                "steps fit", L->o->time_budget, (long long)fit,
+                (long long)L->pos.total_steps);
+        L->pos.total_steps = fit;
+        L->opt.total = fit;
+    }
+}
+
+roj_status tloop_run(tloop *L)
+{
+    const train_opts *o = L->o;
+    const char *ckpt = o->checkpoint_path;
+    size_t *order = malloc((L->train->n + 1) * sizeof *order);
+    tgraph *g = NULL;
+    bbuf bb;
+    roj_status st = bbuf_init(&bb, o->batch_tokens);
+    if (!order && !st)
+        st = roj_error(ROJ_ERR_NOMEM, "out of memory");
+    if (!st)
+        st = tgraph_create(L->m, L->pool, o->batch_tokens, o->batch_tokens,
+                           L->train->max_len, &g);
+    const int64_t eval_every = o->eval_every > 0
+                                   ? o->eval_every
+                                   : (L->pos.total_steps + 9) / 10;
+    const int64_t ckpt_every = o->checkpoint_every;
+    double last_ckpt = now_s(), tok_rate = 0, step_rate = 0;
+    int64_t order_epoch = -1;
+    while (!st && L->pos.step < L->pos.total_steps) {
+        if (o->stop && *o->stop) {
+            st = roj_error(ROJ_ERR_ABORTED, "training stopped at step %lld",
+                           (long long)L->pos.step);
+            break;
+        }
+        const double t0 = now_s();
+        memset(L->m->grads, 0, (size_t)L->m->n_params * sizeof(float));
+        /* Gradients are sums over the step's targets; the update divides
+         * by their count, so the loss is a mean over the whole step. */
+        int64_t n_tok = 0, n_tgt = 0;
+        double loss_sum = 0.0;
+        for (int a = 0; a < o->accum && !st; a++) {
+            if ((size_t)L->pos.cursor >= L->train->n) {
+                L->pos.cursor = 0;
+                L->pos.epoch++;
+            }
+            if (order_epoch != L->pos.epoch) {
+                epoch_order(L, L->pos.epoch, order);
+                order_epoch = L->pos.epoch;
+            }
+            bbuf_clear(&bb);
+            while ((size_t)L->pos.cursor < L->train->n &&
+                   bbuf_add(&bb, L->train, order[L->pos.cursor]))
+                L->pos.cursor++;
+            double ls;
+            st = tgraph_run(g, bbuf_batch(&bb), 1.0f, &ls, NULL);
+            loss_sum += ls;
+            n_tok += bb.n_tok;
+            n_tgt += bb.n_tgt;
+        }
+        if (st)
+            break;
+        const float inv = 1.0f / (float)n_tgt;
+        const double norm = optim_grad_norm(L->m) * inv;
+        float scale = inv;
+        if (o->clip > 0 && norm > o->clip)
+            scale *= (float)(o->clip / norm);
+        const float lr = optim_lr(&L->opt, L->pos.step);
+        optim_step(&L->opt, L->m, L->mom, L->vel, L->pos.step + 1, lr,
+                   scale, L->pool);
+        const double loss = loss_sum / (double)n_tgt;
+        if ((st = hist_push(L, (float)loss)))
+            break;
+        L->pos.step++;
+        const double dt = now_s() - t0;
+        L->pos.seconds += dt;
+        if (o->time_budget > 0 && L->pos.step == 5)
+            fit_budget(L);
+        tok_rate = tok_rate ? 0.9 * tok_rate + 0.1 * (n_tok / dt)
+                            : n_tok / dt;
+        step_rate = step_rate ? 0.9 * step_rate + 0.1 * dt : dt;
+        metrics_line(L, "train", loss, n_tok / dt, lr);
+        if (L->pos.step % eval_every == 0 ||
+            L->pos.step == L->pos.total_steps)
+            st = evaluate(L);
+        progress(L, loss, tok_rate, step_rate,
+                 L->pos.step == L->pos.total_steps);
+        const bool due = ckpt_every > 0 ? L->pos.step % ckpt_every == 0
+                                        : now_s() - last_ckpt > 60.0;
+        if (!st && due && L->pos.step < L->pos.total_steps) {
+            st = tloop_save(L, ckpt);
+            last_ckpt = now_s();
+        }
+    }
+    if (st == ROJ_ERR_ABORTED) {
+        char keep[512];
+        snprintf(keep, sizeof keep, "%s", roj_last_error());
+        if (!tloop_save(L, ckpt))
+            roj_log(ROJ_LOG_WARN, "checkpoint written to %s; continue with "
+                    "--resume", ckpt);
+        st = roj_error(ROJ_ERR_ABORTED, "%s", keep);
+    }
+    free(order);
+    tgraph_free(g);
+    bbuf_free(&bb);
+    return st;
+}

@@ -1,0 +1,585 @@
+/* train_run: data, tokenizer, model, encoding, the loop and the output
+ * file (see trainer.h). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/sha256.h"
+#include "model/model_internal.h"
+#include "roj/tokenizer.h"
+#include "train/bpe_train.h"
+#include "train/plot.h"
+#include "train/train_loop.h"
+#include "train/trainer.h"
+
+#define SHAPE(v, d, l, h, kv, ff)                                           \
+    {.n_vocab = 0, .n_embd = d, .n_layer = l, .n_head = h, .n_head_kv = kv, \
+     .head_dim = (d) / (h), .n_ff = ff, .n_ctx = 256,                       \
+     .rope_base = 10000.0f, .rope_freq_scale = 1.0f, .rms_eps = 1e-5f,      \
+     .tied = true}
+
+static const train_preset presets[] = {
+    {"tiny", SHAPE(0, 128, 4, 4, 4, 352), 2048},    /* ~1 M */
+    {"small", SHAPE(0, 256, 6, 8, 4, 704), 4096},   /* ~5 M */
+    {"medium", SHAPE(0, 384, 8, 6, 6, 1024), 6144}, /* ~15 M */
+    {"large", SHAPE(0, 512, 8, 8, 8, 1408), 8192},  /* ~30 M */
+};
+
+const train_preset *train_preset_at(int i)
+{
+    if (i < 0 || i >= (int)(sizeof presets / sizeof presets[0]))
+        return NULL;
+    return &presets[i];
+}
+
+const train_preset *train_preset_find(const char *name)
+{
+    for (int i = 0; train_preset_at(i); i++)
+        if (!strcmp(presets[i].name, name))
+            return &presets[i];
+    return NULL;
+}
+
+void train_opts_default(train_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->task = TRAIN_CLASSIFY;
+    o->valid_fraction = 0.1;
+    o->preset = "small";
+    o->epochs = 10;
+    o->batch_tokens = 2048;
+    o->accum = 1;
+    o->lr = 1e-3f;
+    o->min_lr_frac = 0.1f;
+    o->weight_decay = 0.1f;
+    o->clip = 1.0f;
+    o->warmup = -1;
+    o->seed = 1;
+    o->n_threads = 0;
+    o->out_type = ROJ_TYPE_F32;
+    o->lora_alpha = 0.0f;
+    o->lora_targets = TLORA_Q | TLORA_V;
+}
+
+/* Everything train_run owns, freed in one place. */
+typedef struct tsetup {
+    const train_opts *o;
+    train_dataset data, vdata;
+    size_t *tr_idx, *va_idx;
+    size_t n_tr, n_va;
+    bpe_trained *bpe;
+    roj_vocab *vocab;          /* from bpe, or borrowed from base */
+    roj_model *base;
+    tmodel *m;
+    int32_t *label_tokens;
+    char **label_token_text;
+    tenc enc_tr, enc_va;
+    roj_pool *pool;
+    tloop L;
+    char *ckpt_path;
+} tsetup;
+
+static roj_status load_data(tsetup *s)
+{
+    const train_opts *o = s->o;
+    train_data_opts dopt = o->data;
+    dopt.task = o->task;
+    roj_status st = train_data_load(o->data_path, &dopt, &s->data);
+    if (st)
+        return st;
+    if (!o->quiet)
+        train_data_report(&s->data, stderr);
+    if (o->valid_path) {
+        /* The validation file is read against the training label set. */
+        dopt.label_set = (const char *const *)s->data.labels;
+        dopt.n_label_set = s->data.n_labels;
+        if ((st = train_data_load(o->valid_path, &dopt, &s->vdata)))
+            return st;
+        s->n_tr = s->data.n;
+        s->n_va = s->vdata.n;
+        s->tr_idx = malloc((s->n_tr + 1) * sizeof *s->tr_idx);
+        s->va_idx = malloc((s->n_va + 1) * sizeof *s->va_idx);
+        if (!s->tr_idx || !s->va_idx)
+            return roj_error(ROJ_ERR_NOMEM, "out of memory");
+        for (size_t i = 0; i < s->n_tr; i++)
+            s->tr_idx[i] = i;
+        for (size_t i = 0; i < s->n_va; i++)
+            s->va_idx[i] = i;
+        return ROJ_OK;
+    }
+    return train_data_split(&s->data, o->valid_fraction, o->seed,
+                            &s->tr_idx, &s->n_tr, &s->va_idx, &s->n_va);
+}
+
+/* Texts the tokenizer learns from: every input, target and the template
+ * with the slot names, so "label:" and "none" are cheap tokens. */
+static roj_status train_tokenizer(tsetup *s, uint32_t vocab_size)
+{
+    const train_dataset *d = &s->data;
+    const size_t n_txt = 2 * s->n_tr + d->n_labels + 2;
+    const char **texts = calloc(n_txt, sizeof *texts);
+    size_t *lens = calloc(n_txt, sizeof *lens);
+    char **owned = calloc(d->n_labels + 2, sizeof *owned);
+    roj_status st = ROJ_OK;
+    size_t k = 0, n_owned = 0;
+    if (!texts || !lens || !owned) {
+        st = roj_error(ROJ_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    const char *tmpl = s->o->template_text
+                           ? s->o->template_text
+                           : train_default_template(s->o->task);
+    for (size_t i = 0; i < s->n_tr; i++) {
+        const train_example *x = &d->ex[s->tr_idx[i]];
+        texts[k] = x->text;
+        lens[k++] = x->text_len;
+        if (x->target && s->o->task != TRAIN_CLASSIFY) {
+            texts[k] = x->target;
+            lens[k++] = x->target_len;
+        }
+    }
+    for (size_t i = 0; i <= d->n_labels; i++) {
+        const char *slot = i < d->n_labels ? d->labels[i] : "";
+        char *t = train_fill_template(tmpl, " " TRAIN_NONE_WORD, 5, slot);
+        if (!t) {
+            st = roj_error(ROJ_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        owned[n_owned++] = t;
+        texts[k] = t;
+        lens[k++] = strlen(t);
+    }
+    bpe_train_opts bo = {.vocab_size = vocab_size, .pre = "gpt-2",
+                         .n_threads = s->o->n_threads};
+    const char *special[2] = {"<|endoftext|>", "<|pad|>"};
+    /* Labels are control tokens: text typed by a user never becomes one,
+     * and choosing a label is a single step. */
+    const size_t n_sp = 2 + (s->o->task == TRAIN_CLASSIFY ? d->n_labels : 0);
+    const char **sp = calloc(n_sp, sizeof *sp);
+    s->label_token_text = calloc(d->n_labels + 1, sizeof(char *));
+    if (!sp || !s->label_token_text) {
+        free(sp);
+        st = roj_error(ROJ_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    sp[0] = special[0];
+    sp[1] = special[1];
+    for (size_t i = 2; i < n_sp; i++) {
+        const char *lab = d->labels[i - 2];
+        const size_t n = strlen(lab) + 4;
+        char *t = malloc(n + 1);
+        if (!t) {
+            free(sp);
+            st = roj_error(ROJ_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        snprintf(t, n + 1, "<|%s|>", lab);
+        s->label_token_text[i - 2] = t;
+        sp[i] = t;
+    }
+    bo.special = sp;
+    bo.n_special = n_sp;
+    if (bo.vocab_size < 256 + n_sp + 64)
+        bo.vocab_size = (uint32_t)(256 + n_sp + 64);
+    st = bpe_train(texts, lens, k, &bo, &s->bpe);
+    free(sp);
+    if (!st)
+        st = bpe_trained_vocab(s->bpe, &s->vocab);
+done:
+    for (size_t i = 0; i < n_owned; i++)
+        free(owned[i]);
+    free(owned);
+    free(texts);
+    free(lens);
+    return st;
+}
+
+static roj_status build_model(tsetup *s)
+{
+    const train_opts *o = s->o;
+    roj_status st;
+    if (o->base_path) {
+        if ((st = roj_model_open(o->base_path, &s->base)))
+            return st;
+        s->vocab = (roj_vocab *)roj_model_vocab(s->base);
+        return tmodel_from_model(s->base, o->lora_rank, o->lora_alpha,
+                                 o->lora_targets, o->seed, &s->m);
+    }
+    const train_preset *p = train_preset_find(o->preset ? o->preset
+                                                        : "small");
+    if (!p)
+        return roj_error(ROJ_ERR_NOT_FOUND,
+                         "unknown --preset %s: use tiny, small, medium or "
+                         "large", o->preset);
+    tshape hp = p->shape;
+    const tshape *x = &o->shape;
+    if (x->n_embd > 0)
+        hp.n_embd = x->n_embd;
+    if (x->n_layer > 0)
+        hp.n_layer = x->n_layer;
+    if (x->n_head > 0)
+        hp.n_head = x->n_head;
+    hp.n_head_kv = x->n_head_kv > 0 ? x->n_head_kv
+                   : x->n_head > 0  ? x->n_head
+                                    : hp.n_head_kv;
+    if (x->n_ff > 0)
+        hp.n_ff = x->n_ff;
+    if (x->n_ctx > 0)
+        hp.n_ctx = x->n_ctx;
+    if (hp.n_head <= 0 || hp.n_embd % hp.n_head)
+        return roj_error(ROJ_ERR_RANGE,
+                         "--n-embd %d is not a multiple of --n-head %d",
+                         (int)hp.n_embd, (int)hp.n_head);
+    hp.head_dim = hp.n_embd / hp.n_head;
+    if ((st = train_tokenizer(s, o->vocab_size ? o->vocab_size
+                                               : p->vocab_size)))
+        return st;
+    hp.n_vocab = roj_vocab_n_tokens(s->vocab);
+    return tmodel_init(&hp, o->seed, &s->m);
+}
+
+static roj_status find_label_tokens(tsetup *s)
+{
+    const train_dataset *d = &s->data;
+    if (s->o->task != TRAIN_CLASSIFY || !s->bpe)
+        return ROJ_OK;
+    s->label_tokens = calloc(d->n_labels + 1, sizeof *s->label_tokens);
+    if (!s->label_tokens)
+        return roj_error(ROJ_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < d->n_labels; i++) {
+        s->label_tokens[i] = bpe_trained_token(s->bpe,
+                                               s->label_token_text[i]);
+        if (s->label_tokens[i] < 0)
+            return roj_error(ROJ_ERR_INTERNAL, "label %s has no token",
+                             d->labels[i]);
+    }
+    return ROJ_OK;
+}
+
+static roj_status encode(tsetup *s)
+{
+    const train_opts *o = s->o;
+    if (o->task == TRAIN_CLASSIFY && !s->label_tokens)
+        return roj_error(ROJ_ERR_UNSUPPORTED,
+                         "classify fine-tuning of an existing model is not "
+                         "supported yet: train from scratch (no --base), "
+                         "or use --task generate with the label as the "
+                         "completion");
+    tenc_spec spec = {.vocab = s->vocab, .task = o->task,
+                      .template_text = o->template_text
+                                           ? o->template_text
+                                           : train_default_template(o->task),
+                      .label_tokens = s->label_tokens,
+                      .labels = (const char *const *)s->data.labels,
+                      .n_ctx = s->m->hp.n_ctx};
+    roj_status st = tenc_build(&spec, &s->data, s->tr_idx, s->n_tr,
+                               &s->enc_tr);
+    if (st)
+        return st;
+    const train_dataset *vd = o->valid_path ? &s->vdata : &s->data;
+    if ((st = tenc_build(&spec, vd, s->va_idx, s->n_va, &s->enc_va)))
+        return st;
+    if (s->enc_tr.n_truncated + s->enc_va.n_truncated)
+        roj_log(ROJ_LOG_WARN, "%zu prompts longer than the context of %d "
+                "tokens were cut at the front; raise --n-ctx to keep them",
+                s->enc_tr.n_truncated + s->enc_va.n_truncated,
+                (int)s->m->hp.n_ctx);
+    if (s->enc_tr.max_len > o->batch_tokens)
+        return roj_error(ROJ_ERR_RANGE,
+                         "an example has %d tokens, more than --batch-tokens "
+                         "%d; raise --batch-tokens", (int)s->enc_tr.max_len,
+                         (int)o->batch_tokens);
+    return ROJ_OK;
+}
+
+static void hex(char *out, const uint8_t *d, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+/* Identity of a run: what a checkpoint must agree with to be resumed. */
+static void run_digest(tsetup *s, char out[65])
+{
+    const train_opts *o = s->o;
+    const tshape *h = &s->m->hp;
+    char data_hex[65], buf[2048];
+    hex(data_hex, s->data.digest, 32);
+    int n = snprintf(buf, sizeof buf,
+                     "v1 data=%s task=%d shape=%d,%d,%d,%d,%d,%d,%d,%d "
+                     "lr=%.9g wd=%.9g clip=%.9g minlr=%.9g warm=%lld "
+                     "ep=%d steps=%lld bt=%d acc=%d seed=%llu thr=%d "
+                     "lora=%d,%.9g,%u base=%s valid=%s,%.9g tmpl=%s "
+                     "ntr=%zu",
+                     data_hex, (int)o->task, h->n_vocab, h->n_embd,
+                     h->n_layer, h->n_head, h->n_head_kv, h->n_ff, h->n_ctx,
+                     (int)h->tied, (double)o->lr, (double)o->weight_decay,
+                     (double)o->clip, (double)o->min_lr_frac,
+                     (long long)o->warmup, o->epochs,
+                     (long long)o->max_steps, (int)o->batch_tokens, o->accum,
+                     (unsigned long long)o->seed, pool_size(s->pool),
+                     o->lora_rank, (double)o->lora_alpha, o->lora_targets,
+                     o->base_path ? o->base_path : "-",
+                     o->valid_path ? o->valid_path : "-", o->valid_fraction,
+                     o->template_text ? o->template_text : "-", s->n_tr);
+    uint8_t d[32];
+    sha256(buf, (size_t)n, d);
+    hex(out, d, 32);
+}
+
+/* Tokenizer keys: the trained BPE or the base model's own. */
+static roj_status write_tokenizer(tsetup *s, gguf_writer *w)
+{
+    if (s->bpe)
+        return bpe_trained_write_kv(s->bpe, w);
+    const gguf_file *f = s->base->file;
+    for (int64_t i = 0; i < gguf_n_kv(f); i++) {
+        const char *key = gguf_kv_key(f, i);
+        if (!strncmp(key, "tokenizer.", 10)) {
+            roj_status st = gguf_writer_copy_kv(w, f, i);
+            if (st)
+                return st;
+        }
+    }
+    return ROJ_OK;
+}
+
+static roj_status ckpt_meta(void *ctx, gguf_writer *w)
+{
+    return write_tokenizer(ctx, w);
+}
+
+static roj_status write_roj_meta(tsetup *s, gguf_writer *w)
+{
+    const train_opts *o = s->o;
+    const train_dataset *d = &s->data;
+    static const char *const task_names[] = {"classify", "extract",
+                                             "generate"};
+    char data_hex[65];
+    hex(data_hex, d->digest, 32);
+    const char *tmpl = o->template_text ? o->template_text
+                                        : train_default_template(o->task);
+    roj_status st;
+    if ((st = gguf_writer_set_str(w, "roj.task", task_names[o->task])) ||
+        (st = gguf_writer_set_str(w, "roj.prompt_template", tmpl)) ||
+        (st = gguf_writer_set_str(w, "roj.data.sha256", data_hex)) ||
+        (st = gguf_writer_set_str(w, "roj.data.path", d->path)) ||
+        (st = gguf_writer_set_u64(w, "roj.data.rows", d->n_rows)) ||
+        (st = gguf_writer_set_u64(w, "roj.train.steps",
+                                  (uint64_t)s->L.pos.step)) ||
+        (st = gguf_writer_set_f32(w, "roj.train.seconds",
+                                  (float)s->L.pos.seconds)) ||
+        (st = gguf_writer_set_u64(w, "roj.train.seed", o->seed)) ||
+        (st = gguf_writer_set_f32(w, "roj.valid.accuracy",
+                                  (float)s->L.last_valid_acc)) ||
+        (st = gguf_writer_set_f32(w, "roj.valid.loss",
+                                  (float)s->L.last_valid_loss)) ||
+        (st = gguf_writer_set_u64(w, "roj.valid.examples", s->n_va)))
+        return st;
+    if (d->n_labels &&
+        (st = gguf_writer_set_arr_str(w, o->task == TRAIN_EXTRACT
+                                             ? "roj.slots"
+                                             : "roj.labels",
+                                      (const char *const *)d->labels,
+                                      d->n_labels)))
+        return st;
+    if (o->task == TRAIN_EXTRACT &&
+        (st = gguf_writer_set_str(w, "roj.none_word", TRAIN_NONE_WORD)))
+        return st;
+    if (s->label_tokens &&
+        (st = gguf_writer_set_arr(w, "roj.label_tokens", GGUF_TYPE_INT32,
+                                  s->label_tokens, d->n_labels)))
+        return st;
+    return ROJ_OK;
+}
+
+static roj_status write_output(tsetup *s)
+{
+    const train_opts *o = s->o;
+    if (s->m->lora_rank)
+        return roj_error(ROJ_ERR_UNSUPPORTED,
+                         "writing LoRA adapters is not available yet");
+    gguf_writer *w;
+    roj_status st = gguf_writer_create(&w);
+    if (st)
+        return st;
+    void *scratch = NULL;
+    char name[256];
+    const char *base = strrchr(o->out_path, '/');
+    snprintf(name, sizeof name, "%s", base ? base + 1 : o->out_path);
+    char *dot = strrchr(name, '.');
+    if (dot)
+        *dot = '\0';
+    if (!(st = tmodel_write_tensors(s->m, w, o->out_type, &scratch)) &&
+        !(st = gguf_writer_set_str(w, "general.name", name)) &&
+        !(st = write_tokenizer(s, w)) && !(st = write_roj_meta(s, w)))
+        st = gguf_writer_write(w, o->out_path);
+    free(scratch);
+    gguf_writer_free(w);
+    return st;
+}
+
+static void plot_curves(tsetup *s)
+{
+    const tloop *L = &s->L;
+    const int64_t n = L->pos.step;
+    if (n < 2 || s->o->quiet || s->o->no_plot)
+        return;
+    double *x = malloc((size_t)n * sizeof *x);
+    double *y = malloc((size_t)n * sizeof *y);
+    double *vx = malloc((size_t)(L->n_ev + 1) * sizeof *vx);
+    double *vy = malloc((size_t)(L->n_ev + 1) * sizeof *vy);
+    if (x && y && vx && vy) {
+        for (int64_t i = 0; i < n; i++) {
+            x[i] = (double)(i + 1);
+            y[i] = L->hist_loss[i];
+        }
+        for (int64_t i = 0; i < L->n_ev; i++) {
+            vx[i] = L->ev_step[i];
+            vy[i] = L->ev_loss[i];
+        }
+        plot_series ser[2] = {{"train loss", x, y, (size_t)n},
+                              {"valid loss", vx, vy, (size_t)L->n_ev}};
+        const size_t ns = L->n_ev ? 2 : 1;
+        if (s->o->plot_path) {
+            roj_status st = plot_png(s->o->plot_path, "roj train: loss",
+                                     "step", "loss (nats)", ser, ns);
+            if (st)
+                roj_log(ROJ_LOG_WARN, "%s", roj_last_error());
+            else
+                fprintf(stderr, "loss curve: %s\n", s->o->plot_path);
+        } else {
+            plot_terminal(stderr, "loss", ser, ns, 60, 12);
+        }
+    }
+    free(x);
+    free(y);
+    free(vx);
+    free(vy);
+}
+
+static void setup_free(tsetup *s)
+{
+    tenc_free(&s->enc_tr);
+    tenc_free(&s->enc_va);
+    train_data_free(&s->data);
+    train_data_free(&s->vdata);
+    free(s->tr_idx);
+    free(s->va_idx);
+    if (s->bpe) {
+        roj_vocab_free(s->vocab);
+        bpe_trained_free(s->bpe);
+    }
+    if (s->label_token_text)
+        for (size_t i = 0; i < s->data.n_labels + 0 && s->label_token_text[i];
+             i++)
+            free(s->label_token_text[i]);
+    free(s->label_token_text);
+    free(s->label_tokens);
+    tmodel_free(s->m);
+    roj_model_free(s->base);
+    pool_destroy(s->pool);
+    free(s->L.mom);
+    free(s->L.vel);
+    free(s->L.hist_loss);
+    free(s->L.ev_step);
+    free(s->L.ev_loss);
+    free(s->L.ev_acc);
+    if (s->L.metrics)
+        fclose(s->L.metrics);
+    free(s->ckpt_path);
+}
+
+static roj_status prepare_loop(tsetup *s)
+{
+    const train_opts *o = s->o;
+    tloop *L = &s->L;
+    L->o = o;
+    L->m = s->m;
+    L->pool = s->pool;
+    L->train = &s->enc_tr;
+    L->valid = &s->enc_va;
+    L->label_tokens = s->label_tokens;
+    L->n_labels = (int32_t)s->data.n_labels;
+    L->write_meta = ckpt_meta;
+    L->meta_ctx = s;
+    L->mom = calloc((size_t)s->m->n_params, sizeof(float));
+    L->vel = calloc((size_t)s->m->n_params, sizeof(float));
+    if (!L->mom || !L->vel)
+        return roj_error(ROJ_ERR_NOMEM, "out of memory for AdamW moments");
+    const int64_t per_epoch = tloop_steps_per_epoch(L);
+    L->pos.total_steps = o->max_steps > 0 ? o->max_steps
+                                          : per_epoch * (int64_t)o->epochs;
+    L->opt = (optim_cfg){.lr = o->lr, .min_lr_frac = o->min_lr_frac,
+                         .beta1 = 0.9f, .beta2 = 0.99f, .eps = 1e-8f,
+                         .weight_decay = o->weight_decay, .clip = o->clip,
+                         .warmup = o->warmup >= 0
+                                       ? o->warmup
+                                       : L->pos.total_steps / 20 + 1,
+                         .total = L->pos.total_steps};
+    run_digest(s, L->digest);
+    return ROJ_OK;
+}
+
+roj_status train_run(const train_opts *o)
+{
+    tsetup s = {.o = o};
+    train_opts local = *o;
+    if (!local.checkpoint_path) {
+        size_t n = strlen(o->out_path) + 6;
+        s.ckpt_path = malloc(n);
+        if (!s.ckpt_path)
+            return roj_error(ROJ_ERR_NOMEM, "out of memory");
+        snprintf(s.ckpt_path, n, "%s.ckpt", o->out_path);
+        local.checkpoint_path = s.ckpt_path;
+    }
+    s.o = &local;
+    int threads = o->n_threads > 0 ? o->n_threads : 2;
+    roj_status st = pool_create(threads, &s.pool);
+    if (!st)
+        st = load_data(&s);
+    if (!st)
+        st = build_model(&s);
+    if (!st)
+        st = find_label_tokens(&s);
+    if (!st)
+        st = encode(&s);
+    if (!st)
+        st = prepare_loop(&s);
+    if (!st && o->resume) {
+        st = tloop_load(&s.L, local.checkpoint_path);
+        s.L.opt.total = s.L.pos.total_steps;
+        if (!st && !o->quiet)
+            fprintf(stderr, "resumed from %s at step %lld\n",
+                    local.checkpoint_path, (long long)s.L.pos.step);
+    }
+    if (!st && o->metrics_path &&
+        !(s.L.metrics = fopen(o->metrics_path, o->resume ? "a" : "w")))
+        st = roj_error(ROJ_ERR_IO, "cannot write metrics to %s",
+                       o->metrics_path);
+    if (!st && !o->quiet)
+        fprintf(stderr, "model: %lld trainable parameters (%d layers, "
+                "%d wide, vocab %d); %zu training and %zu validation "
+                "examples; %lld steps\n", (long long)s.m->n_params,
+                (int)s.m->hp.n_layer, (int)s.m->hp.n_embd,
+                (int)s.m->hp.n_vocab, s.n_tr, s.n_va,
+                (long long)s.L.pos.total_steps);
+    if (!st)
+        st = tloop_run(&s.L);
+    if (!st)
+        st = write_output(&s);
+    if (!st) {
+        plot_curves(&s);
+        if (!o->quiet)
+            fprintf(stderr, "wrote %s: validation accuracy %.4f, loss "
+                    "%.4f, %lld steps in %.1f s\n", o->out_path,
+                    s.L.last_valid_acc, s.L.last_valid_loss,
+                    (long long)s.L.pos.step, s.L.pos.seconds);
+        remove(local.checkpoint_path);
+    }
+    setup_free(&s);
+    return st;
+}

@@ -1,0 +1,124 @@
+/*
+ * `roj train`: from labeled data to a specialist GGUF.
+ *
+ * Pipeline: read and report the data (train/data.h), split off a
+ * validation set, build or load the tokenizer (a byte-level BPE trained on
+ * the data, or the base model's), encode every example as prompt tokens
+ * plus target tokens, train with AdamW on packed batches, checkpoint, and
+ * write a GGUF that carries the task, label set, prompt template, data
+ * digest and validation metrics under roj.* keys.
+ *
+ * Prompt formats (the template is stored as roj.prompt_template):
+ *   classify: BOS "{text}\nlabel:" then one label token, then EOS; every
+ *             label is an added token, so choosing a label is one step;
+ *   extract:  BOS "{text}\n{slot}:" then " " span or " none", then EOS;
+ *   generate: BOS "{text}" then the completion, then EOS.
+ * Loss is taken on the target tokens only.
+ */
+#ifndef ROJ_TRAIN_TRAINER_H
+#define ROJ_TRAIN_TRAINER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "roj/roj.h"
+#include "train/data.h"
+#include "train/tmodel.h"
+
+#define TRAIN_NONE_WORD "none"
+
+typedef struct train_opts {
+    train_task task;
+    const char *data_path;
+    const char *valid_path;        /* NULL: split valid_fraction off */
+    double valid_fraction;
+    train_data_opts data;          /* column options, shared with eval */
+
+    /* model */
+    const char *preset;            /* NULL = "small" */
+    tshape shape;                  /* fields > 0 override the preset */
+    uint32_t vocab_size;           /* 0 = preset's */
+    const char *base_path;         /* fine-tune this GGUF instead */
+    int lora_rank;                 /* with base_path; 0 = full fine-tune */
+    float lora_alpha;
+    unsigned lora_targets;
+    const char *template_text;     /* NULL = the task's default */
+
+    /* optimisation */
+    int epochs;                    /* 0 = default 10 */
+    int64_t max_steps;             /* 0 = from epochs */
+    double time_budget;            /* seconds, 0 = none */
+    int32_t batch_tokens;          /* tokens per micro-batch */
+    int accum;                     /* micro-batches per step */
+    float lr, min_lr_frac, weight_decay, clip;
+    int64_t warmup;
+    uint64_t seed;
+    int n_threads;
+
+    /* output */
+    const char *out_path;
+    enum roj_type out_type;        /* F32 or F16 */
+    const char *checkpoint_path;   /* NULL = out_path + ".ckpt" */
+    int64_t checkpoint_every;      /* steps; 0 = every ~60 s */
+    bool resume;
+    const char *metrics_path;      /* JSONL; NULL = none */
+    const char *plot_path;         /* PNG; NULL = terminal chart */
+    bool no_plot;                  /* neither */
+    bool quiet;
+    int64_t eval_every;            /* steps; 0 = 10 times per run */
+    /* Set to nonzero (e.g. from a signal handler) to stop: the loop writes
+     * a checkpoint and train_run returns ROJ_ERR_ABORTED. May be NULL. */
+    volatile int *stop;
+} train_opts;
+
+/* Fills o with the defaults (task classify, preset small, 10 epochs, lr
+ * 1e-3, ...). */
+void train_opts_default(train_opts *o);
+
+/* Runs the whole pipeline; progress and reports go to stderr. */
+roj_status train_run(const train_opts *o);
+
+/* The preset table: name, shape and vocabulary size; NULL past the end. */
+typedef struct train_preset {
+    const char *name;
+    tshape shape;
+    uint32_t vocab_size;
+} train_preset;
+const train_preset *train_preset_at(int i);
+const train_preset *train_preset_find(const char *name);
+
+/* ---- internals shared by the trainer's files ----------------------- */
+
+/* Examples as token ids: example i is tok[off[i] .. off[i] + len[i]); its
+ * targets are the tokens from n_prompt[i] on. */
+typedef struct tenc {
+    int32_t *tok;
+    int64_t *off;
+    int32_t *len, *n_prompt, *label;
+    size_t n;
+    int32_t max_len;
+    size_t n_truncated;   /* prompts cut at the front to fit n_ctx */
+} tenc;
+
+/* What the encoder needs to know about the vocabulary. */
+typedef struct tenc_spec {
+    const roj_vocab *vocab;
+    train_task task;
+    const char *template_text;
+    const int32_t *label_tokens;   /* classify: per label */
+    const char *const *labels;     /* extract: slot names */
+    int32_t n_ctx;
+} tenc_spec;
+
+roj_status tenc_build(const tenc_spec *spec, const train_dataset *d,
+                      const size_t *idx, size_t n, tenc *out);
+void tenc_free(tenc *e);
+
+/* Fills a template: {text} and {slot} are replaced; returns a new string. */
+char *train_fill_template(const char *tmpl, const char *text,
+                          size_t text_len, const char *slot);
+
+/* The default template of a task. */
+const char *train_default_template(train_task task);
+
+#endif
