@@ -837,6 +837,34 @@ static void shared_banking77_train(void **state)
     /* A loose bound, so that the test also passes under sanitizers. A
      * release build took 11 to 25 ms on a shared 2-core machine. */
     assert_true(ms < 2000.0);
+
+    /* round(10003 * 0.1) = 1000 validation rows, every label on both
+     * sides because each has at least 35 rows. */
+    size_t *tr, *va, n_tr, n_va;
+    assert_int_equal(train_data_split(&d, 0.1, 1, &tr, &n_tr, &va, &n_va),
+                     ROJ_OK);
+    assert_int_equal(n_va, 1000);
+    assert_int_equal(n_tr, 9003);
+    size_t train_count[77] = {0}, valid_count[77] = {0};
+    for (size_t i = 0; i < n_tr; i++)
+        train_count[d.ex[tr[i]].label]++;
+    for (size_t i = 0; i < n_va; i++)
+        valid_count[d.ex[va[i]].label]++;
+    for (size_t l = 0; l < 77; l++) {
+        assert_true(train_count[l] > 0);
+        assert_true(valid_count[l] > 0);
+    }
+    free(tr);
+    free(va);
+
+    /* The test file read against the training labels. */
+    train_dataset t;
+    o.label_set = (const char *const *)d.labels;
+    o.n_label_set = d.n_labels;
+    load_ok(test_shared_path("data/banking77/test.csv"), &o, &t);
+    assert_int_equal(t.n, 3080);
+    assert_true(train_data_labels_match(&t, o.label_set, o.n_label_set));
+    train_data_free(&t);
     train_data_free(&d);
 }
 
@@ -860,11 +888,25 @@ static void shared_restaurant8k_train(void **state)
     assert_int_equal(e->span_start, 14);
     assert_int_equal(e->span_end, 34);
     assert_memory_equal(e->target, "5 adults and 1 child", 20);
+    /* Line numbers of array elements hold up to the end of the file. */
+    assert_int_equal(slot_example(&d, 1, "date")->line, 21);
+    assert_int_equal(d.ex[d.n - 1].line, 114147);
+    expect_text(&d.ex[d.n - 1], "I would like wheelchair access AND cuisine "
+                                "to NOT be Hot Dogs.");
+
     size_t present = 0;
     for (size_t i = 0; i < d.n; i++)
         present += d.ex[i].span_start >= 0;
     assert_int_equal(present, 2164 + 1972 + 1721 + 891 + 887);
     assert_int_equal(d.n_duplicate_slots, 0);
+
+    train_dataset t;
+    o.label_set = (const char *const *)d.labels;
+    o.n_label_set = d.n_labels;
+    load_ok(test_shared_path("data/restaurant8k/test.json"), &o, &t);
+    assert_int_equal(t.n_records, 3731);
+    assert_int_equal(t.n, 3731 * 5);
+    train_data_free(&t);
     train_data_free(&d);
 }
 

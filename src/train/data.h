@@ -67,8 +67,9 @@ typedef struct train_data_opts {
        empty span, an offset past the text or end < start is an error. */
     const char *spans_field, *span_slot_key, *span_start_key, *span_end_key;
     const char *span_start_column, *span_end_column, *slot_column;
-    /* Optional fixed label (extract: slot) set. A record with another
-       label is an error. NULL: collect the set from the data. */
+    /* Optional fixed label (extract: slot) set, unused for generate. A
+       record with another label is an error. NULL: collect the set from
+       the data. */
     const char *const *label_set;
     size_t n_label_set;
     size_t max_rows; /* maximum rows to read, 0 = all */

@@ -102,6 +102,7 @@ static roj_status shares_compute(const split_units *u, double fraction,
     for (size_t g = 0; g < u->n_groups; g++) {
         double exact = (double)s[g].size * fraction;
         s[g].take = (size_t)floor(exact);
+        /* A fraction just below 1 can round size * fraction up to size. */
         if (s[g].size && s[g].take > s[g].size - 1)
             s[g].take = s[g].size - 1;
         s[g].remainder = exact - (double)s[g].take;
