@@ -155,7 +155,7 @@ static void test_xent_grad(void **state)
     int32_t t[NR] = {0, 4, 8};
     fill(z, NR * V, -3, 3);
     memcpy(work, z, sizeof z);
-    tops_xent(work, loss, t, V, 1.0f, 0, NR);
+    tops_xent(work, loss, t, NULL, V, 1.0f, 0, NR);
     /* Value: -log softmax at the target. */
     for (int r = 0; r < NR; r++) {
         double s = 0;
@@ -168,11 +168,11 @@ static void test_xent_grad(void **state)
         float tmp[NR * V], lr[NR];
         memcpy(tmp, z, sizeof z);
         tmp[i] += h;
-        tops_xent(tmp, lr, t, V, 0.0f, 0, NR);
+        tops_xent(tmp, lr, t, NULL, V, 0.0f, 0, NR);
         double lp = lr[0] + lr[1] + lr[2];
         memcpy(tmp, z, sizeof z);
         tmp[i] -= h;
-        tops_xent(tmp, lr, t, V, 0.0f, 0, NR);
+        tops_xent(tmp, lr, t, NULL, V, 0.0f, 0, NR);
         double lm = lr[0] + lr[1] + lr[2];
         expect_close(work[i], (lp - lm) / (2 * h), "xent", i);
     }

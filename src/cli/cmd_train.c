@@ -110,6 +110,8 @@ int cmd_train(int argc, char **argv)
          "final learning rate as a share of the peak (0.1)"},
         {NULL, "--weight-decay", CLI_FLOAT, &o.weight_decay, "F",
          "AdamW weight decay (0.1)"},
+        {NULL, "--lm-weight", CLI_FLOAT, &o.lm_weight, "F",
+         "also predict the input's own tokens, at this loss weight (0)"},
         {NULL, "--clip", CLI_FLOAT, &o.clip, "F",
          "gradient norm clipping, 0 = off (1.0)"},
         {NULL, "--warmup", CLI_I64, &o.warmup, "N",

@@ -547,11 +547,11 @@ roj_status tgraph_run(tgraph *g, const tbatch *b, float loss_scale,
     const int64_t nv = g->m->hp.n_vocab;
     if (logits)
         memcpy(logits, g->logits, (size_t)(b->n_tgt * nv) * sizeof(float));
-    tops_xent(g->logits, g->loss_rows, b->tgt_id, nv, loss_scale, 0,
-              b->n_tgt);
+    tops_xent(g->logits, g->loss_rows, b->tgt_id, b->tgt_w, nv, loss_scale,
+              0, b->n_tgt);
     double sum = 0.0;
     for (int32_t i = 0; i < b->n_tgt; i++)
-        sum += g->loss_rows[i];
+        sum += (double)g->loss_rows[i] * (b->tgt_w ? b->tgt_w[i] : 1.0f);
     *loss_sum = sum;
     if (!isfinite(sum))
         return roj_error(ROJ_ERR_NUMERIC,

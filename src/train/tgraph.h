@@ -31,6 +31,7 @@ typedef struct tbatch {
     int32_t n_tgt;
     const int32_t *tgt_row;   /* n_tgt rows (strictly increasing) */
     const int32_t *tgt_id;    /* n_tgt target ids */
+    const float *tgt_w;       /* n_tgt loss weights, or NULL for all 1 */
 } tbatch;
 
 typedef struct tgraph tgraph;
@@ -43,7 +44,8 @@ void tgraph_free(tgraph *g);
 
 /* Runs the batch forward. With loss_scale > 0 it also runs backward and
  * ADDS d(loss * loss_scale)/d(params) into m->grads (loss summed over
- * targets). Writes the summed loss (nats) to *loss_sum, and when logits
+ * targets, each times its weight). Writes that weighted sum (nats) to
+ * *loss_sum, and when logits
  * is not NULL copies the n_tgt x n_vocab logits there (before softmax).
  * Checks the batch against the capacities and the vocabulary. */
 roj_status tgraph_run(tgraph *g, const tbatch *b, float loss_scale,

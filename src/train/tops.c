@@ -105,7 +105,8 @@ void tops_swiglu_bwd(float *dg, float *du, const float *dh, const float *g,
 }
 
 void tops_xent(float *logits, float *loss_rows, const int32_t *targets,
-               int64_t n_vocab, float scale, int64_t r0, int64_t r1)
+               const float *weights, int64_t n_vocab, float scale,
+               int64_t r0, int64_t r1)
 {
     for (int64_t r = r0; r < r1; r++) {
         float *row = logits + r * n_vocab;
@@ -119,10 +120,11 @@ void tops_xent(float *logits, float *loss_rows, const int32_t *targets,
         }
         const int32_t t = targets[r];
         loss_rows[r] = (float)(log(sum) - log((double)row[t]));
-        const float inv = (float)(1.0 / sum) * scale;
+        const float sc = weights ? scale * weights[r] : scale;
+        const float inv = (float)(1.0 / sum) * sc;
         for (int64_t i = 0; i < n_vocab; i++)
             row[i] *= inv;
-        row[t] -= scale;
+        row[t] -= sc;
     }
 }
 

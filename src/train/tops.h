@@ -59,9 +59,10 @@ void tops_swiglu_bwd(float *dg, float *du, const float *dh, const float *g,
 
 /* Softmax cross-entropy of rows [r0, r1) of logits (n_vocab wide) against
  * target ids. Writes loss_rows[r] (nats) and overwrites logits with
- * d(loss)/d(logits) * scale, where scale is 1 / (targets in the step). */
+ * d(loss)/d(logits) * scale * weights[r] (weights may be NULL for 1). */
 void tops_xent(float *logits, float *loss_rows, const int32_t *targets,
-               int64_t n_vocab, float scale, int64_t r0, int64_t r1);
+               const float *weights, int64_t n_vocab, float scale,
+               int64_t r0, int64_t r1);
 
 /* Causal attention of one sequence of n tokens for one KV head and the
  * group of query heads that share it.

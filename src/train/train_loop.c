@@ -38,6 +38,9 @@ static void epoch_order(const tloop *L, int64_t epoch, size_t *order)
 /* A batch under construction, with its own arrays. */
 typedef struct bbuf {
     int32_t *tok, *pos, *start, *row, *id;
+    float *w;
+    double w_sum;
+    float lm_weight;   /* weight of the prompt's own tokens as targets */
     int32_t n_tok, n_seq, n_tgt, cap;
     tbatch b;
 } bbuf;
@@ -51,7 +54,8 @@ static roj_status bbuf_init(bbuf *bb, int32_t cap)
     bb->start = malloc(((size_t)cap + 1) * sizeof(int32_t));
     bb->row = malloc((size_t)cap * sizeof(int32_t));
     bb->id = malloc((size_t)cap * sizeof(int32_t));
-    if (!bb->tok || !bb->pos || !bb->start || !bb->row || !bb->id)
+    bb->w = malloc((size_t)cap * sizeof(float));
+    if (!bb->tok || !bb->pos || !bb->start || !bb->row || !bb->id || !bb->w)
         return roj_error(ROJ_ERR_NOMEM, "out of memory for a batch");
     return ROJ_OK;
 }
@@ -63,16 +67,20 @@ static void bbuf_free(bbuf *bb)
     free(bb->start);
     free(bb->row);
     free(bb->id);
+    free(bb->w);
 }
 
 static void bbuf_clear(bbuf *bb)
 {
     bb->n_tok = bb->n_seq = bb->n_tgt = 0;
+    bb->w_sum = 0.0;
     bb->start[0] = 0;
 }
 
 /* Inputs of example i are its tokens but the last; targets are the tokens
- * from n_prompt on, each predicted by the row before it. */
+ * from n_prompt on, each predicted by the row before it. With a language
+ * model weight, the prompt's own tokens are targets too, at that weight:
+ * an auxiliary loss that teaches the model the input text itself. */
 static bool bbuf_add(bbuf *bb, const tenc *e, size_t i)
 {
     const int32_t n_in = e->len[i] - 1;
@@ -83,9 +91,18 @@ static bool bbuf_add(bbuf *bb, const tenc *e, size_t i)
         bb->tok[bb->n_tok + k] = t[k];
         bb->pos[bb->n_tok + k] = k;
     }
+    if (bb->lm_weight > 0.0f)
+        for (int32_t k = 1; k < e->n_prompt[i]; k++) {
+            bb->row[bb->n_tgt] = bb->n_tok + k - 1;
+            bb->w[bb->n_tgt] = bb->lm_weight;
+            bb->id[bb->n_tgt++] = t[k];
+            bb->w_sum += bb->lm_weight;
+        }
     for (int32_t k = e->n_prompt[i]; k < e->len[i]; k++) {
         bb->row[bb->n_tgt] = bb->n_tok + k - 1;
+        bb->w[bb->n_tgt] = 1.0f;
         bb->id[bb->n_tgt++] = t[k];
+        bb->w_sum += 1.0;
     }
     bb->n_tok += n_in;
     bb->start[++bb->n_seq] = bb->n_tok;
@@ -97,7 +114,7 @@ static const tbatch *bbuf_batch(bbuf *bb)
     bb->b = (tbatch){.n_tok = bb->n_tok, .tokens = bb->tok, .pos = bb->pos,
                      .n_seq = bb->n_seq, .seq_start = bb->start,
                      .n_tgt = bb->n_tgt, .tgt_row = bb->row,
-                     .tgt_id = bb->id};
+                     .tgt_id = bb->id, .tgt_w = bb->w};
     return &bb->b;
 }
 
@@ -329,6 +346,7 @@ roj_status tloop_run(tloop *L)
     tgraph *g = NULL;
     bbuf bb;
     roj_status st = bbuf_init(&bb, o->batch_tokens);
+    bb.lm_weight = o->lm_weight;
     if (!order && !st)
         st = roj_error(ROJ_ERR_NOMEM, "out of memory");
     if (!st)
@@ -350,8 +368,8 @@ roj_status tloop_run(tloop *L)
         memset(L->m->grads, 0, (size_t)L->m->n_params * sizeof(float));
         /* Gradients are sums over the step's targets; the update divides
          * by their count, so the loss is a mean over the whole step. */
-        int64_t n_tok = 0, n_tgt = 0;
-        double loss_sum = 0.0;
+        int64_t n_tok = 0;
+        double loss_sum = 0.0, w_sum = 0.0;
         for (int a = 0; a < o->accum && !st; a++) {
             if ((size_t)L->pos.cursor >= L->train->n) {
                 L->pos.cursor = 0;
@@ -369,11 +387,11 @@ roj_status tloop_run(tloop *L)
             st = tgraph_run(g, bbuf_batch(&bb), 1.0f, &ls, NULL);
             loss_sum += ls;
             n_tok += bb.n_tok;
-            n_tgt += bb.n_tgt;
+            w_sum += bb.w_sum;
         }
         if (st)
             break;
-        const float inv = 1.0f / (float)n_tgt;
+        const float inv = (float)(1.0 / w_sum);
         const double norm = optim_grad_norm(L->m) * inv;
         float scale = inv;
         if (o->clip > 0 && norm > o->clip)
@@ -381,7 +399,7 @@ roj_status tloop_run(tloop *L)
         const float lr = optim_lr(&L->opt, L->pos.step);
         optim_step(&L->opt, L->m, L->mom, L->vel, L->pos.step + 1, lr,
                    scale, L->pool);
-        const double loss = loss_sum / (double)n_tgt;
+        const double loss = loss_sum / w_sum;
         if ((st = hist_push(L, (float)loss)))
             break;
         L->pos.step++;

@@ -1,0 +1,61 @@
+/*
+ * Running a roj-trained specialist: read what its GGUF says about itself
+ * (task, labels or slots, prompt template, label tokens) and answer one
+ * input through the inference engine, exactly as `roj train` framed it.
+ * Used by `roj eval` and by the swarm's skills.
+ *
+ * Ownership: spec_info owns copies of its strings (spec_info_free) and
+ * may outlive the model. Threading: a spec_info is read-only;
+ * each thread needs its own roj_context.
+ */
+#ifndef ROJ_TRAIN_SPECIALIST_H
+#define ROJ_TRAIN_SPECIALIST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "roj/constrain.h"
+#include "roj/context.h"
+#include "roj/model.h"
+#include "train/data.h"
+
+typedef struct spec_info {
+    train_task task;
+    bool has_meta;              /* the file carries roj.task */
+    char *template_text;        /* roj.prompt_template or the default */
+    char **labels;              /* roj.labels / roj.slots (copies) */
+    size_t n_labels;
+    int32_t *label_tokens;      /* roj.label_tokens or NULL (malloc'd) */
+    char *none_word;            /* roj.none_word or "none" */
+} spec_info;
+
+/* Reads the roj.* keys. A model without them gets the task's defaults
+ * and no labels; task_hint (-1: none) sets the task then. */
+roj_status spec_info_read(const roj_model *model, int task_hint,
+                          spec_info *out);
+void spec_info_free(spec_info *info);
+
+/* Token ids of the filled prompt (BOS first when the vocab adds one);
+ * the caller frees *ids. slot is used by extract templates. */
+roj_status spec_prompt(const roj_model *model, const spec_info *info,
+                       const char *text, size_t len, const char *slot,
+                       roj_token **ids, size_t *n);
+
+/* Classifies several texts at once on sequences 0 .. n-1 of ctx (which
+ * needs n_seq >= n). For each text writes the chosen label index to
+ * best[i] and, when probs is not NULL, the softmax over labels to
+ * probs[i * n_labels ...]. A model with label tokens is answered from one
+ * forward pass; otherwise each label's tokens are scored (roj_choose). */
+roj_status spec_classify(roj_context *ctx, const spec_info *info,
+                         const char *const *texts, const size_t *lens,
+                         size_t n, int32_t *best, float *probs);
+
+/* Extracts the span of slot from text (sequence 0 of ctx); result as
+ * roj_extract_span gives it, the caller frees result->text. */
+roj_status spec_extract(roj_context *ctx, const spec_info *info,
+                        const roj_pieces *pieces, const char *text,
+                        size_t len, const char *slot,
+                        roj_span_result *result);
+
+#endif
