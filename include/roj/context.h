@@ -63,6 +63,19 @@ void roj_context_set_abort(roj_context *ctx, roj_abort_fn fn,
 /* Changes the number of worker threads (1 .. 256). */
 roj_status roj_context_set_threads(roj_context *ctx, int32_t n_threads);
 
+/*
+ * Sets the LoRA adapters the context applies, replacing any set before:
+ * every weight an adapter names computes W x + scale B (A x), with scale
+ * = scales[i] * alpha / rank (scales[i] alone when alpha is 0). scales
+ * may be NULL for 1.0 each; n = 0 clears the adapters. Every adapter must
+ * have been opened on this context's model (ROJ_ERR_INVALID_ARG
+ * otherwise) and must stay open while it is set. The KV cache is kept,
+ * so clear the sequences when switching adapters mid-conversation.
+ */
+roj_status roj_context_set_lora(roj_context *ctx,
+                                const roj_lora *const *adapters,
+                                const float *scales, size_t n);
+
 /* A batch of tokens. seq may be NULL (all in sequence 0). logits may be
  * NULL: then only the last token of the batch gets logits. */
 typedef struct roj_batch {

@@ -53,6 +53,27 @@ uint64_t roj_model_size(const roj_model *model);
  * "tokenizer.chat_template"), or NULL when absent or not a string. */
 const char *roj_model_meta_str(const roj_model *model, const char *key);
 
+/*
+ * LoRA adapters (GGUF files in llama.cpp's --lora layout) for a base
+ * model. roj_lora_open checks that the file is a LoRA adapter for the
+ * base's architecture and that every tensor pair names a weight matrix
+ * of the base with matching shapes. Its errors name the file, the tensor
+ * and both shapes. The adapter keeps its matrices as float in memory and
+ * refers to base, which must outlive it. Free it with roj_lora_free after
+ * every context using it has been freed or has cleared its adapters.
+ * An open adapter is immutable and may be shared by contexts on several
+ * threads.
+ */
+typedef struct roj_lora roj_lora;
+
+roj_status roj_lora_open(const roj_model *base, const char *path,
+                         roj_lora **out);
+void roj_lora_free(roj_lora *lora);
+/* adapter.lora.alpha of the file (0 when absent). */
+float roj_lora_alpha(const roj_lora *lora);
+/* Number of base weights the adapter changes. */
+size_t roj_lora_n_tensors(const roj_lora *lora);
+
 #ifdef __cplusplus
 }
 #endif

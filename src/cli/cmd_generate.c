@@ -45,6 +45,7 @@ struct generate_opts {
     bool verbose;
     cli_sampling sampling;
     cli_strings stop;
+    cli_strings lora;
 };
 
 static volatile sig_atomic_t interrupted;
@@ -92,6 +93,9 @@ static size_t build_options(struct generate_opts *o, cli_option *opts)
     opts[n++] = (cli_option){"-t", "--threads", CLI_INT, &o->n_threads, "N",
                              "worker threads; 0 = one per core, up to 8 "
                              "(default 0)"};
+    opts[n++] = (cli_option){NULL, "--lora", CLI_STRINGS, &o->lora,
+                             "FILE[:SCALE]", "apply the LoRA adapter FILE "
+                             "with SCALE (default 1); repeatable"};
     n += cli_sampling_options(&o->sampling, opts + n);
     opts[n++] = (cli_option){NULL, "--stop", CLI_STRINGS, &o->stop, "TEXT",
                              "stop before TEXT appears; repeatable"};
@@ -392,6 +396,53 @@ static void print_stats(const struct generate_opts *o, const roj_model *m,
                                  : roj_stop_reason_name(r->reason));
 }
 
+/* Opens the --lora adapters on model and sets them on ctx. Returns
+ * CLI_EXIT_OK with the adapters in *out (freed by the caller after ctx),
+ * or prints the error and returns CLI_EXIT_USAGE or CLI_EXIT_RUNTIME. */
+static int load_adapters(const struct generate_opts *o, roj_model *model,
+                         roj_context *ctx, roj_lora ***out)
+{
+    const size_t n = o->lora.n;
+    roj_lora **adapters = calloc(n + 1, sizeof *adapters);
+    float *scales = calloc(n + 1, sizeof *scales);
+    char *path = NULL;
+    int rc = CLI_EXIT_RUNTIME;
+
+    *out = adapters;
+    if (!adapters || !scales)
+        goto cleanup;
+    for (size_t i = 0; i < n; i++) {
+        if (!cli_split_lora_arg(o->lora.items[i], &path, &scales[i])) {
+            rc = cli_usage_error("generate", "invalid --lora '%s'; give "
+                                 "FILE or FILE:SCALE", o->lora.items[i]);
+            goto cleanup;
+        }
+        if (roj_lora_open(model, path, &adapters[i]) != ROJ_OK) {
+            cli_path_error("generate", "cannot load LoRA adapter", path,
+                           roj_last_error());
+            goto cleanup;
+        }
+        if (o->verbose)
+            fprintf(stderr, "roj generate: LoRA adapter %s: %zu tensors, "
+                    "alpha %g, scale %g\n", path,
+                    roj_lora_n_tensors(adapters[i]),
+                    (double)roj_lora_alpha(adapters[i]), (double)scales[i]);
+        free(path);
+        path = NULL;
+    }
+    if (roj_context_set_lora(ctx, (const roj_lora *const *)adapters, scales,
+                             n) != ROJ_OK) {
+        cli_runtime_error("generate", "cannot set the LoRA adapters");
+        goto cleanup;
+    }
+    rc = CLI_EXIT_OK;
+
+cleanup:
+    free(path);
+    free(scales);
+    return rc;
+}
+
 /* Tokenizes the prompt, checks it fits, generates and prints statistics. */
 static int run(const struct generate_opts *o, roj_model *model,
                roj_context *ctx, double load_ms)
@@ -512,6 +563,7 @@ int cmd_generate(int argc, char **argv)
     };
     roj_model *model = NULL;
     roj_context *ctx = NULL;
+    roj_lora **adapters = NULL;
     char *file_prompt = NULL;
     double load_ms = 0;
     int rc;
@@ -574,6 +626,9 @@ int cmd_generate(int argc, char **argv)
                         &ctx, &load_ms);
     if (rc != CLI_EXIT_OK)
         goto done;
+    if (o.lora.n > 0 &&
+        (rc = load_adapters(&o, model, ctx, &adapters)) != CLI_EXIT_OK)
+        goto done;
     signal(SIGINT, on_sigint);
     roj_context_set_abort(ctx, abort_requested, NULL);
     rc = run(&o, model, ctx, load_ms);
@@ -582,6 +637,9 @@ int cmd_generate(int argc, char **argv)
 
 done:
     roj_context_free(ctx);
+    for (size_t i = 0; adapters && i < o.lora.n; i++)
+        roj_lora_free(adapters[i]);
+    free(adapters);
     roj_model_free(model);
     free(file_prompt);
     cli_free_lists(&cmd);

@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "kernels/kernels.h"
 #include "model/attention.h"
+#include "model/lora.h"
 #include "model/model_internal.h"
 
 #define DEFAULT_MAX_CTX 4096
@@ -193,6 +194,7 @@ void roj_context_free(roj_context *c)
     free(c->tok_seq);
     free(c->logit_index);
     free(c->logits);
+    lora_state_free(c->lora);
     free(c);
 }
 

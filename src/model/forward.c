@@ -6,6 +6,7 @@
  *               x += Wdown * (silu(Wgate * n2) * (Wup * n2))
  *   where n1, n2 are RMSNorm(x) times the layer's norm weights;
  *   logits = output * RMSNorm(x)
+ *   and with LoRA adapters set, each product W x also adds scale B (A x)
  *
  * Every matrix product covers the whole batch at once (matrix-matrix for
  * prompts), with the rows of each weight matrix split between threads.
@@ -17,6 +18,7 @@
 #include "core/error.h"
 #include "kernels/kernels.h"
 #include "model/attention.h"
+#include "model/lora.h"
 #include "model/model_internal.h"
 #include "quant/fp16.h"
 
@@ -285,12 +287,19 @@ static void attention_block(roj_context *c, int il, int32_t n_tok)
     const weight *ws[3] = {&l->wq, &l->wk, &l->wv};
     float *ys[3] = {c->q, c->k, c->v};
     matmul_shared_input(c, c->xn, n_tok, ws, ys, 3);
+    if (c->lora)
+        for (int j = 0; j < 3; j++)
+            lora_apply(c, il * LORA_LAYER_KINDS + LORA_Q + j, c->xn,
+                       ws[j]->n_in, n_tok, ys[j], ws[j]->n_out);
     run_step(c, il, n_tok, STEP_QKV_OUT);
     attn_run(c, il, n_tok);
 
     const weight *wo[1] = {&l->wo};
     float *out[1] = {c->xn};
     matmul_shared_input(c, c->attn, n_tok, wo, out, 1);
+    if (c->lora)
+        lora_apply(c, il * LORA_LAYER_KINDS + LORA_O, c->attn, l->wo.n_in,
+                   n_tok, c->xn, l->wo.n_out);
 }
 
 static void ffn_block(roj_context *c, int il, int32_t n_tok)
@@ -309,11 +318,19 @@ static void ffn_block(roj_context *c, int il, int32_t n_tok)
         const weight *ws[2] = {&l->w_gate, &l->w_up};
         float *ys[2] = {c->gate, c->up};
         matmul_shared_input(c, c->xn + first * n_embd, count, ws, ys, 2);
+        if (c->lora)
+            for (int j = 0; j < 2; j++)
+                lora_apply(c, il * LORA_LAYER_KINDS + LORA_GATE + j,
+                           c->xn + first * n_embd, n_embd, count, ys[j],
+                           ws[j]->n_out);
         c->ffn_first = first;
         run_step_range(c, il, first, count, STEP_SWIGLU);
         const weight *wd[1] = {&l->w_down};
         float *out[1] = {c->xn + first * n_embd};
         matmul_shared_input(c, c->gate, count, wd, out, 1);
+        if (c->lora)
+            lora_apply(c, il * LORA_LAYER_KINDS + LORA_DOWN, c->gate,
+                       l->w_down.n_in, count, out[0], n_embd);
     }
 }
 
@@ -356,6 +373,8 @@ roj_status model_forward(roj_context *c, const roj_token *tokens,
                             (const char *)m->token_embd.data +
                                 (size_t)tokens[t] * embd_row,
                             c->x + t * n_embd, n_embd);
+    if (c->lora)
+        lora_apply_embd(c, tokens, n_tok);
     rope_tables(c, n_tok);
 
     for (int il = 0; il < hp->n_layer; il++) {
@@ -382,5 +401,8 @@ roj_status model_forward(roj_context *c, const roj_token *tokens,
     const weight *wout[1] = {&m->output};
     float *ys[1] = {c->logits};
     matmul_shared_input(c, c->xn, n_out, wout, ys, 1);
+    if (c->lora)
+        lora_apply(c, lora_slot_output(m), c->xn, n_embd, n_out, c->logits,
+                   hp->n_vocab);
     return check_logits(c, n_out);
 }

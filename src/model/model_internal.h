@@ -127,6 +127,9 @@ struct roj_context {
     roj_abort_fn abort_fn;
     void *abort_data;
 
+    /* Adapters set by roj_context_set_lora (model/lora.h), or NULL. */
+    struct lora_state *lora;
+
     float *logits;       /* (n_logits_cap, n_vocab) */
     int32_t n_logits_cap;
     int32_t *logit_index; /* (n_batch) row in logits, or -1 */
