@@ -774,6 +774,57 @@ static void lora_merge_command(void **state)
     assert_int_equal(WEXITSTATUS(system(cmd)), 1);
 }
 
+/* Runs cmd and returns its standard output (at most 4095 bytes) in out. */
+static int run_output(const char *cmd, char *out, size_t cap)
+{
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* roj generate --lora: scale 0 gives the base's text, scales 2 and -0.5
+ * change it, and a model file given as adapter is rejected. */
+static void lora_generate_option(void **state)
+{
+    (void)state;
+    const char *bin = getenv("ROJ_BIN");
+    char adapter[4300], cmd[20000];
+    char plain[4096], zero[4096], scaled[4096];
+    if (!bin) {
+        print_message("ROJ_BIN is not set; run through ctest\n");
+        skip();
+    }
+    snprintf(adapter, sizeof adapter, "%s/g-adapter.gguf", test_tmpdir());
+    roj_model *base = open_model(base_path);
+    write_full_adapter(base, adapter, 8, 8.0f, 17);
+    roj_model_free(base);
+
+    const char *common = "-p 'the cat' -n 12 --temp 0 -t 1 2>/dev/null";
+    snprintf(cmd, sizeof cmd, "'%s' generate -m '%s' %s", bin, base_path,
+             common);
+    assert_int_equal(run_output(cmd, plain, sizeof plain), 0);
+    snprintf(cmd, sizeof cmd, "'%s' generate -m '%s' --lora '%s:0' %s", bin,
+             base_path, adapter, common);
+    assert_int_equal(run_output(cmd, zero, sizeof zero), 0);
+    snprintf(cmd, sizeof cmd,
+             "'%s' generate -m '%s' --lora '%s:2' --lora '%s:-0.5' %s", bin,
+             base_path, adapter, adapter, common);
+    assert_int_equal(run_output(cmd, scaled, sizeof scaled), 0);
+    assert_true(strlen(plain) > 0);
+    assert_string_equal(plain, zero);
+    assert_string_not_equal(plain, scaled);
+
+    char message[4096];
+    snprintf(cmd, sizeof cmd, "'%s' generate -m '%s' --lora '%s' %s 2>&1",
+             bin, base_path, base_path, "-p x -n 1");
+    assert_int_equal(run_output(cmd, message, sizeof message), 1);
+    assert_non_null(strstr(message, "cannot load LoRA adapter"));
+    assert_non_null(strstr(message, "not a LoRA adapter"));
+}
+
 static int write_models(void **state)
 {
     (void)state;
@@ -807,6 +858,7 @@ int main(void)
         cmocka_unit_test(lora_f16_adapter_loads),
         cmocka_unit_test(lora_merge_roundtrip),
         cmocka_unit_test(lora_merge_command),
+        cmocka_unit_test(lora_generate_option),
     };
     return test_run_group(tests, write_models, NULL);
 }
