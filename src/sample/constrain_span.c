@@ -94,7 +94,8 @@ static bool extends_input(const span_run *r, const char *s, size_t len)
     return false;
 }
 
-/* Classifies a token: 1 extends the answer, 2 ends it, 0 is forbidden. */
+/* Classifies a token: 1 extends the answer, 2 ends it, 3 is a leading
+ * run of spaces that adds nothing, 0 is forbidden. */
 static int span_token_kind(const span_run *r, roj_token t)
 {
     size_t len = 0;
@@ -102,8 +103,13 @@ static int span_token_kind(const span_run *r, roj_token t)
 
     if (r->pieces->is_eog[t] || (len > 0 && s[0] == '\n'))
         return span_final(r) ? 2 : 0;
+    const size_t raw = len;
     s = skip_lead(r, s, &len);
-    if (len == 0 || memchr(s, '\n', len))
+    /* A first piece of spaces only ("Carl" tokenized as " " + "Carl")
+     * adds nothing and is allowed, so the span can start after it. */
+    if (len == 0)
+        return raw > 0 && r->len == 0 ? 3 : 0;
+    if (memchr(s, '\n', len))
         return 0;
     return extends_input(r, s, len) || extends_none(r, s, len) ? 1 : 0;
 }
@@ -114,6 +120,8 @@ static void span_append(span_run *r, roj_token t)
     size_t len = 0, kept = 0;
     const char *s = skip_lead(r, piece_of(r->pieces, t, &len), &len);
 
+    if (len == 0)
+        return;
     memcpy(r->out + r->len, s, len);
     if (r->len == 0) {
         /* Offsets in a byte group ascend, so occ[0] stays leftmost. */

@@ -80,7 +80,7 @@ static roj_status target_ids(const tenc_spec *s, const train_example *x,
                              roj_token **ids, size_t *n)
 {
     const roj_token eos = roj_vocab_eos(s->vocab);
-    if (s->task == TRAIN_CLASSIFY) {
+    if (s->task == TRAIN_CLASSIFY && s->label_tokens) {
         *ids = malloc(2 * sizeof **ids);
         if (!*ids)
             return roj_error(ROJ_ERR_NOMEM, "out of memory");
@@ -95,7 +95,9 @@ static roj_status target_ids(const tenc_spec *s, const train_example *x,
     if (!buf)
         return roj_error(ROJ_ERR_NOMEM, "out of memory");
     size_t k = 0;
-    if (s->task == TRAIN_EXTRACT)
+    /* Extract and classify answers follow "slot:" / "label:" after a
+     * space, as a tokenizer that prefixes words with spaces expects. */
+    if (s->task != TRAIN_GENERATE)
         buf[k++] = ' ';
     memcpy(buf + k, txt, len);
     k += len;

@@ -1,5 +1,6 @@
 /* train_run: data, tokenizer, model, encoding, the loop and the output
  * file (see trainer.h). */
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/sha256.h"
+#include "model/lora.h"
 #include "model/model_internal.h"
 #include "roj/tokenizer.h"
 #include "train/bpe_train.h"
@@ -262,12 +264,6 @@ static roj_status find_label_tokens(tsetup *s)
 static roj_status encode(tsetup *s)
 {
     const train_opts *o = s->o;
-    if (o->task == TRAIN_CLASSIFY && !s->label_tokens)
-        return roj_error(ROJ_ERR_UNSUPPORTED,
-                         "classify fine-tuning of an existing model is not "
-                         "supported yet: train from scratch (no --base), "
-                         "or use --task generate with the label as the "
-                         "completion");
     tenc_spec spec = {.vocab = s->vocab, .task = o->task,
                       .template_text = o->template_text
                                            ? o->template_text
@@ -396,12 +392,88 @@ static roj_status write_roj_meta(tsetup *s, gguf_writer *w)
     return ROJ_OK;
 }
 
+/* roj.* keys as one JSON object, for adapters (lora_write stores it). */
+static char *roj_meta_json(tsetup *s)
+{
+    gguf_writer *w;
+    if (gguf_writer_create(&w))
+        return NULL;
+    char *out = NULL;
+    void *mem = NULL;
+    size_t size = 0;
+    gguf_file *f = NULL;
+    if (write_roj_meta(s, w) || gguf_writer_write_memory(w, &mem, &size) ||
+        gguf_open_memory(mem, size, "adapter metadata", &f))
+        goto done;
+    cJSON *o = cJSON_CreateObject();
+    for (int64_t i = 0; o && i < gguf_n_kv(f); i++) {
+        const char *key = gguf_kv_key(f, i);
+        const char *str;
+        size_t n;
+        float v;
+        uint64_t u;
+        if (!gguf_get_str(f, key, &str, &n)) {
+            char *c = strndup(str, n);
+            cJSON_AddStringToObject(o, key, c ? c : "");
+            free(c);
+        } else if (!gguf_get_f32(f, key, &v)) {
+            cJSON_AddNumberToObject(o, key, v);
+        } else if (!gguf_get_u64(f, key, &u)) {
+            cJSON_AddNumberToObject(o, key, (double)u);
+        } else if (gguf_kv_type(f, i) == GGUF_TYPE_ARRAY) {
+            cJSON *arr = cJSON_AddArrayToObject(o, key);
+            for (uint64_t j = 0; arr && j < gguf_kv_array_len(f, i); j++) {
+                const char *p;
+                uint64_t len;
+                if (!gguf_get_arr_str(f, key, j, &p, &len)) {
+                    char *c = strndup(p, len);
+                    cJSON_AddItemToArray(arr, cJSON_CreateString(c ? c : ""));
+                    free(c);
+                }
+            }
+        }
+    }
+    out = o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+done:
+    gguf_close(f);
+    free(mem);
+    gguf_writer_free(w);
+    return out;
+}
+
+static roj_status write_adapter(tsetup *s)
+{
+    tmodel *m = s->m;
+    lora_tensor *t = calloc((size_t)m->hp.n_layer * 7 + 1, sizeof *t);
+    if (!t)
+        return roj_error(ROJ_ERR_NOMEM, "out of memory");
+    size_t n = 0;
+    for (int l = 0; l < m->hp.n_layer; l++) {
+        tlayer *y = &m->layers[l];
+        tlinear *lins[7] = {&y->wq, &y->wk, &y->wv, &y->wo, &y->gate, &y->up,
+                            &y->down};
+        for (int k = 0; k < 7; k++)
+            if (lins[k]->a)
+                t[n++] = (lora_tensor){.name = lins[k]->name,
+                                       .rank = m->lora_rank,
+                                       .n_in = lins[k]->n_in,
+                                       .n_out = lins[k]->n_out,
+                                       .a = lins[k]->a, .b = lins[k]->b};
+    }
+    char *extra = roj_meta_json(s);
+    roj_status st = lora_write(s->o->out_path, s->base, m->lora_alpha, t, n,
+                               extra);
+    free(extra);
+    free(t);
+    return st;
+}
+
 static roj_status write_output(tsetup *s)
 {
     const train_opts *o = s->o;
     if (s->m->lora_rank)
-        return roj_error(ROJ_ERR_UNSUPPORTED,
-                         "writing LoRA adapters is not available yet");
+        return write_adapter(s);
     gguf_writer *w;
     roj_status st = gguf_writer_create(&w);
     if (st)

@@ -1,0 +1,366 @@
+/* End-to-end checks of roj train: a tiny model overfits a tiny dataset,
+ * the written GGUF gives the training forward pass's logits in the
+ * inference engine, a run killed with SIGKILL and resumed ends with the
+ * same weights as one that was not, LoRA adapters load on their base, and
+ * bad data is an error naming the line. */
+#include <math.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/threadpool.h"
+#include "gguf/gguf.h"
+#include "model/synth.h"
+#include "roj/context.h"
+#include "roj/model.h"
+#include "roj/tokenizer.h"
+#include "testutil.h"
+#include "train/specialist.h"
+#include "train/tgraph.h"
+#include "train/tmodel.h"
+#include "train/trainer.h"
+
+static char path_buf[8][4096];
+
+static const char *tmp(int slot, const char *name)
+{
+    snprintf(path_buf[slot], sizeof path_buf[slot], "%s/%s", test_tmpdir(),
+             name);
+    return path_buf[slot];
+}
+
+static const char *const texts[] = {
+    "where is my new card", "my card has not arrived yet",
+    "card still not delivered", "when will the card come",
+    "I want my money back", "please refund the payment",
+    "refund my last purchase", "give me a refund now",
+    "what is the exchange rate", "how much is one euro in dollars",
+    "rate for pounds today", "currency conversion rate please",
+};
+static const char *const labels[] = {"card", "card", "card", "card",
+                                     "refund", "refund", "refund", "refund",
+                                     "rate", "rate", "rate", "rate"};
+
+static void write_classify_csv(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "text,category\n");
+    for (int i = 0; i < 12; i++)
+        fprintf(f, "%s,%s\n", texts[i], labels[i]);
+    fclose(f);
+}
+
+/* A small shape that trains in a second or two. */
+static void tiny_opts(train_opts *o, const char *data, const char *out)
+{
+    train_opts_default(o);
+    o->data_path = data;
+    o->out_path = out;
+    o->data.label_column = "category";
+    o->preset = "tiny";
+    o->shape = (tshape){.n_embd = 32, .n_layer = 2, .n_head = 2,
+                        .n_head_kv = 1, .n_ff = 64, .n_ctx = 48};
+    o->vocab_size = 320;
+    o->valid_fraction = 0.0;
+    o->max_steps = 120;
+    o->lr = 5e-3f;
+    o->warmup = 5;
+    o->batch_tokens = 256;
+    o->n_threads = 2;
+    o->quiet = true;
+    o->no_plot = true;
+}
+
+static void test_overfit_and_reload(void **state)
+{
+    (void)state;
+    const char *data = tmp(0, "tiny.csv"), *out = tmp(1, "tiny.gguf");
+    write_classify_csv(data);
+    train_opts o;
+    tiny_opts(&o, data, out);
+    o.metrics_path = tmp(2, "tiny.jsonl");
+    assert_int_equal(train_run(&o), ROJ_OK);
+
+    /* The last training loss in the metrics log is near zero. */
+    size_t size;
+    char *log = test_read_file(o.metrics_path, &size);
+    const char *last = NULL;
+    for (const char *p = log; (p = strstr(p, "\"kind\":\"train\"")); p++)
+        last = p;
+    assert_non_null(last);
+    const double loss = atof(strstr(last, "\"loss\":") + 7);
+    free(log);
+    assert_true(loss < 0.05);
+
+    /* The inference engine reads the file and gets every label right. */
+    roj_model *model;
+    assert_int_equal(roj_model_open(out, &model), ROJ_OK);
+    spec_info info;
+    assert_int_equal(spec_info_read(model, -1, &info), ROJ_OK);
+    assert_true(info.has_meta);
+    assert_int_equal(info.task, TRAIN_CLASSIFY);
+    assert_int_equal(info.n_labels, 3);
+    assert_string_equal(info.labels[0], "card");
+    assert_non_null(info.label_tokens);
+    roj_context_params cp = roj_context_default_params();
+    cp.n_seq = 12;
+    cp.n_threads = 2;
+    roj_context *ctx;
+    assert_int_equal(roj_context_create(model, &cp, &ctx), ROJ_OK);
+    size_t lens[12];
+    int32_t best[12];
+    for (int i = 0; i < 12; i++)
+        lens[i] = strlen(texts[i]);
+    assert_int_equal(spec_classify(ctx, &info, texts, lens, 12, best, NULL),
+                     ROJ_OK);
+    for (int i = 0; i < 12; i++)
+        assert_string_equal(info.labels[best[i]], labels[i]);
+
+    /* Training forward pass on the reloaded weights vs the engine's
+     * logits for the same prompt. */
+    tmodel *tm;
+    assert_int_equal(tmodel_from_model(model, 0, 0, 0, 1, &tm), ROJ_OK);
+    roj_token *ids;
+    size_t n;
+    assert_int_equal(spec_prompt(model, &info, texts[5], lens[5], NULL, &ids,
+                                 &n), ROJ_OK);
+    int32_t pos[64], start[2] = {0, (int32_t)n}, row = (int32_t)n - 1,
+                     id = 0;
+    for (size_t i = 0; i < n; i++)
+        pos[i] = (int32_t)i;
+    tbatch b = {.n_tok = (int32_t)n, .tokens = ids, .pos = pos, .n_seq = 1,
+                .seq_start = start, .n_tgt = 1, .tgt_row = &row,
+                .tgt_id = &id};
+    tgraph *g;
+    assert_int_equal(tgraph_create(tm, NULL, 64, 1, 64, &g), ROJ_OK);
+    const int32_t nv = roj_model_n_vocab(model);
+    float *want = malloc((size_t)nv * sizeof *want);
+    double ls;
+    assert_int_equal(tgraph_run(g, &b, 0.0f, &ls, want), ROJ_OK);
+    roj_seq_truncate(ctx, 0, 0);
+    roj_batch rb = {.n_tokens = (int32_t)n, .tokens = ids};
+    assert_int_equal(roj_decode(ctx, &rb), ROJ_OK);
+    const float *got = roj_get_logits(ctx, -1);
+    double max_diff = 0;
+    for (int32_t v = 0; v < nv; v++)
+        max_diff = fmax(max_diff, fabs((double)got[v] - want[v]));
+    /* The engine keeps K and V in F16; that is the whole difference. */
+    assert_true(max_diff < 5e-3);
+    free(want);
+    free(ids);
+    tgraph_free(g);
+    tmodel_free(tm);
+    spec_info_free(&info);
+    roj_context_free(ctx);
+    roj_model_free(model);
+}
+
+static void *tensor_bytes(const char *path, const char *name, size_t *n)
+{
+    gguf_file *f;
+    assert_int_equal(gguf_open(path, &f), ROJ_OK);
+    const gguf_tensor *t = gguf_find_tensor(f, name);
+    assert_non_null(t);
+    void *copy = malloc(t->n_bytes);
+    memcpy(copy, t->data, t->n_bytes);
+    *n = t->n_bytes;
+    gguf_close(f);
+    return copy;
+}
+
+static void test_kill_and_resume(void **state)
+{
+    (void)state;
+    const char *data = tmp(0, "resume.csv");
+    write_classify_csv(data);
+    train_opts o;
+    /* Uninterrupted reference run. */
+    tiny_opts(&o, data, tmp(1, "ref.gguf"));
+    o.max_steps = 300;
+    o.checkpoint_every = 20;
+    assert_int_equal(train_run(&o), ROJ_OK);
+
+    /* The same run in a child killed with SIGKILL after its first
+     * checkpoints, then resumed here. */
+    const char *out = tmp(2, "killed.gguf");
+    const char *ckpt = tmp(3, "killed.gguf.ckpt");
+    bool killed = false;
+    for (int attempt = 0; attempt < 5 && !killed; attempt++) {
+        unlink(ckpt);
+        unlink(out);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            train_opts c;
+            tiny_opts(&c, data, out);
+            c.max_steps = 300;
+            c.checkpoint_every = 20;
+            _exit(train_run(&c) == ROJ_OK ? 0 : 1);
+        }
+        struct stat sb;
+        for (int i = 0; i < 20000 && stat(ckpt, &sb) != 0; i++)
+            usleep(200);
+        usleep((useconds_t)(attempt * 3000));
+        kill(pid, SIGKILL);
+        int status;
+        waitpid(pid, &status, 0);
+        killed = WIFSIGNALED(status) && stat(ckpt, &sb) == 0;
+    }
+    assert_true(killed);
+    tiny_opts(&o, data, out);
+    o.max_steps = 300;
+    o.checkpoint_every = 20;
+    o.resume = true;
+    assert_int_equal(train_run(&o), ROJ_OK);
+
+    const char *names[] = {"token_embd.weight", "blk.0.attn_q.weight",
+                           "blk.1.ffn_down.weight", "output_norm.weight"};
+    for (int i = 0; i < 4; i++) {
+        size_t na, nb;
+        void *a = tensor_bytes(tmp(1, "ref.gguf"), names[i], &na);
+        void *b = tensor_bytes(out, names[i], &nb);
+        assert_int_equal(na, nb);
+        assert_memory_equal(a, b, na);
+        free(a);
+        free(b);
+    }
+    /* A finished run removes its checkpoint. */
+    struct stat sb;
+    assert_int_not_equal(stat(ckpt, &sb), 0);
+}
+
+static void test_resume_other_options(void **state)
+{
+    (void)state;
+    const char *data = tmp(0, "other.csv");
+    write_classify_csv(data);
+    train_opts o;
+    tiny_opts(&o, data, tmp(1, "other.gguf"));
+    o.max_steps = 40;
+    o.checkpoint_every = 10;
+    volatile int stop = 0;
+    o.stop = &stop;
+    stop = 1;   /* stops at once, writing a checkpoint */
+    assert_int_equal(train_run(&o), ROJ_ERR_ABORTED);
+    o.stop = NULL;
+    o.resume = true;
+    o.lr = 1e-3f;   /* different options: refused */
+    assert_int_not_equal(train_run(&o), ROJ_OK);
+    assert_non_null(strstr(roj_last_error(), "another run"));
+}
+
+static void test_bad_data(void **state)
+{
+    (void)state;
+    const char *data = tmp(0, "bad.csv");
+    FILE *f = fopen(data, "w");
+    fprintf(f, "text,category\nfine row,a\n\"unterminated,b\n");
+    fclose(f);
+    train_opts o;
+    tiny_opts(&o, data, tmp(1, "bad.gguf"));
+    assert_int_equal(train_run(&o), ROJ_ERR_FORMAT);
+    assert_non_null(strstr(roj_last_error(), "bad.csv:3"));
+    tiny_opts(&o, tmp(0, "missing.csv"), tmp(1, "bad.gguf"));
+    assert_int_not_equal(train_run(&o), ROJ_OK);
+    assert_non_null(strstr(roj_last_error(), "missing.csv"));
+    write_classify_csv(data);
+    tiny_opts(&o, data, tmp(1, "bad.gguf"));
+    o.data.label_column = "label";   /* not in the header */
+    assert_int_equal(train_run(&o), ROJ_ERR_FORMAT);
+    assert_non_null(strstr(roj_last_error(), "label"));
+}
+
+static void test_extract_and_lora(void **state)
+{
+    (void)state;
+    /* Extract on a from-scratch model: spans of a fixed pattern. */
+    const char *data = tmp(0, "spans.jsonl");
+    FILE *f = fopen(data, "w");
+    const char *names[] = {"Anna", "Boris", "Carl", "Dana", "Emil", "Fay"};
+    for (int i = 0; i < 6; i++) {
+        const int start = 9;
+        fprintf(f, "{\"text\": \"table for %s at 7\", \"labels\": [{\"slot\": "
+                "\"name\", \"valueSpan\": {\"startIndex\": %d, "
+                "\"endIndex\": %d}}]}\n", names[i], start + 1,
+                start + 1 + (int)strlen(names[i]));
+    }
+    fprintf(f, "{\"text\": \"no name here\"}\n");
+    fclose(f);
+    train_opts o;
+    tiny_opts(&o, data, tmp(1, "spans.gguf"));
+    o.task = TRAIN_EXTRACT;
+    o.max_steps = 150;
+    assert_int_equal(train_run(&o), ROJ_OK);
+    roj_model *model;
+    assert_int_equal(roj_model_open(tmp(1, "spans.gguf"), &model), ROJ_OK);
+    spec_info info;
+    assert_int_equal(spec_info_read(model, -1, &info), ROJ_OK);
+    assert_int_equal(info.task, TRAIN_EXTRACT);
+    assert_string_equal(info.labels[0], "name");
+    roj_context *ctx;
+    roj_context_params cp = roj_context_default_params();
+    assert_int_equal(roj_context_create(model, &cp, &ctx), ROJ_OK);
+    roj_pieces *pieces;
+    assert_int_equal(roj_pieces_create(roj_model_vocab(model), &pieces),
+                     ROJ_OK);
+    roj_span_result r = {0};
+    const char *in = "table for Carl at 7";
+    assert_int_equal(spec_extract(ctx, &info, pieces, in, strlen(in), "name",
+                                  &r), ROJ_OK);
+    assert_false(r.is_none);
+    assert_string_equal(r.text, "Carl");
+    free(r.text);
+    roj_pieces_free(pieces);
+    roj_context_free(ctx);
+    spec_info_free(&info);
+
+    /* LoRA on that model as a base: the adapter loads and changes the
+     * output; rank and alpha are stored. */
+    train_opts l;
+    tiny_opts(&l, data, tmp(2, "spans.lora.gguf"));
+    l.task = TRAIN_EXTRACT;
+    l.base_path = tmp(1, "spans.gguf");
+    l.lora_rank = 4;
+    l.lora_alpha = 8.0f;
+    l.lora_targets = TLORA_Q | TLORA_V | TLORA_DOWN;
+    l.max_steps = 20;
+    l.lr = 1e-2f;
+    assert_int_equal(train_run(&l), ROJ_OK);
+    roj_lora *lora;
+    assert_int_equal(roj_lora_open(model, tmp(2, "spans.lora.gguf"), &lora),
+                     ROJ_OK);
+    roj_lora_free(lora);
+    gguf_file *gf;
+    assert_int_equal(gguf_open(tmp(2, "spans.lora.gguf"), &gf), ROJ_OK);
+    float alpha;
+    assert_int_equal(gguf_get_f32(gf, "adapter.lora.alpha", &alpha), ROJ_OK);
+    assert_float_equal(alpha, 8.0f, 0);
+    assert_non_null(gguf_find_tensor(gf, "blk.1.ffn_down.weight.lora_b"));
+    assert_null(gguf_find_tensor(gf, "blk.0.attn_k.weight.lora_a"));
+    gguf_close(gf);
+    roj_model_free(model);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_overfit_and_reload),
+        cmocka_unit_test(test_kill_and_resume),
+        cmocka_unit_test(test_resume_other_options),
+        cmocka_unit_test(test_bad_data),
+        cmocka_unit_test(test_extract_and_lora),
+    };
+    return test_run_group(tests, NULL, NULL);
+}
