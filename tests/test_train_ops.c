@@ -252,22 +252,26 @@ static tbatch test_batch(void)
                     .tgt_id = tgt_id};
 }
 
-static double model_loss(tgraph *g)
+/* With dropout the loss is taken from a training run (the only kind that
+ * drops), whose gradients the caller has already saved. */
+static double model_loss(tgraph *g, bool dropout)
 {
     tbatch b = test_batch();
     double loss;
-    assert_int_equal(tgraph_run(g, &b, 0.0f, &loss, NULL), ROJ_OK);
+    assert_int_equal(tgraph_run(g, &b, dropout ? 1.0f : 0.0f, &loss, NULL),
+                     ROJ_OK);
     return loss;
 }
 
 /* Compares m->grads with central differences for every parameter (the
  * model is tiny), at 1 and 2 threads. */
-static void check_model(tmodel *m, int n_threads)
+static void check_model_drop(tmodel *m, int n_threads, float dropout)
 {
     roj_pool *pool = NULL;
     assert_int_equal(pool_create(n_threads, &pool), ROJ_OK);
     tgraph *g = NULL;
     assert_int_equal(tgraph_create(m, pool, 8, 4, 5, &g), ROJ_OK);
+    tgraph_set_dropout(g, dropout, 77);
     tbatch b = test_batch();
     memset(m->grads, 0, (size_t)m->n_params * sizeof(float));
     double loss;
@@ -284,9 +288,9 @@ static void check_model(tmodel *m, int n_threads)
             float *p = m->params + t->offset + i;
             const float s = *p;
             *p = s + h;
-            double lp = model_loss(g);
+            double lp = model_loss(g, dropout > 0);
             *p = s - h;
-            double lm = model_loss(g);
+            double lm = model_loss(g, dropout > 0);
             *p = s;
             expect_close(grad[t->offset + i], (lp - lm) / (2 * h), t->name,
                          i);
@@ -297,6 +301,11 @@ static void check_model(tmodel *m, int n_threads)
     free(grad);
     tgraph_free(g);
     pool_destroy(pool);
+}
+
+static void check_model(tmodel *m, int n_threads)
+{
+    check_model_drop(m, n_threads, 0.0f);
 }
 
 static tshape tiny_shape(void)
@@ -360,6 +369,26 @@ static void test_model_grad_lora(void **state)
     tmodel_free(m);
 }
 
+static void test_model_grad_dropout(void **state)
+{
+    (void)state;
+    tshape hp = tiny_shape();
+    tmodel *m;
+    assert_int_equal(tmodel_init(&hp, 5, &m), ROJ_OK);
+    scramble(m);
+    check_model_drop(m, 2, 0.3f);
+    /* Forward-only runs never drop: two of them agree, and differ from a
+     * training run's loss. */
+    tgraph *g;
+    assert_int_equal(tgraph_create(m, NULL, 8, 4, 5, &g), ROJ_OK);
+    tgraph_set_dropout(g, 0.5f, 3);
+    const double a = model_loss(g, false), b = model_loss(g, false);
+    assert_true(a == b);
+    assert_true(model_loss(g, true) != a);
+    tgraph_free(g);
+    tmodel_free(m);
+}
+
 static void test_bad_batch(void **state)
 {
     (void)state;
@@ -390,6 +419,7 @@ int main(void)
         cmocka_unit_test(test_model_grad_llama),
         cmocka_unit_test(test_model_grad_tied_qwen2),
         cmocka_unit_test(test_model_grad_lora),
+        cmocka_unit_test(test_model_grad_dropout),
         cmocka_unit_test(test_bad_batch),
     };
     return test_run_group(tests, NULL, NULL);

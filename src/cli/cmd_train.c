@@ -110,6 +110,8 @@ int cmd_train(int argc, char **argv)
          "final learning rate as a share of the peak (0.1)"},
         {NULL, "--weight-decay", CLI_FLOAT, &o.weight_decay, "F",
          "AdamW weight decay (0.1)"},
+        {NULL, "--dropout", CLI_FLOAT, &o.dropout, "P",
+         "residual dropout probability, 0 .. 0.9 (0)"},
         {NULL, "--lm-weight", CLI_FLOAT, &o.lm_weight, "F",
          "also predict the input's own tokens, at this loss weight (0)"},
         {NULL, "--clip", CLI_FLOAT, &o.clip, "F",
@@ -184,6 +186,9 @@ int cmd_train(int argc, char **argv)
         return cli_usage_error("train", "--epochs, --batch-tokens (>= 16), "
                                "--accum and --lr must be positive, "
                                "--threads 0 .. 256");
+    if (!(o.dropout >= 0.0f && o.dropout <= 0.9f) || !(o.lm_weight >= 0.0f))
+        return cli_usage_error("train", "--dropout must be 0 .. 0.9 and "
+                               "--lm-weight >= 0");
     o.vocab_size = (uint32_t)vocab;
     if (labels) {
         char *copy = strdup(labels);

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "train/tblas.h"
 #include "train/tops.h"
+#include "train/trng.h"
 
 /* Saved activations of one layer, all (n_tok, width) row-major. */
 typedef struct tact {
@@ -19,6 +20,7 @@ typedef struct tact {
     float *xm;            /* residual after attention */
     float *rstd2, *n2;
     float *g, *u, *h;     /* gate, up, silu(gate) * up */
+    uint8_t *keep_a, *keep_f; /* dropout: kept elements of each branch */
     float *ax[7];         /* LoRA: A x of q k v o gate up down */
 } tact;
 
@@ -35,6 +37,10 @@ struct tgraph {
     /* backward scratch */
     float *dx, *dxm, *dn, *dq, *dk, *dv, *datt, *dg, *du, *dh, *dax;
     float *dxf, *dnf;
+    float *branch;              /* (cap_tok, n_embd) dropout scratch */
+    float dropout;              /* drop probability of this run, 0 = off */
+    uint64_t drop_seed;
+    bool drop_on;               /* this run drops (a training run) */
     float *attn_scratch;        /* (n_threads, max_len^2) */
     int64_t *p_off;             /* per sequence offset into act->p */
     void *block;                /* one allocation for all of the above */
@@ -397,6 +403,49 @@ static void attention(tgraph *g, const tbatch *b, tact *a, bool backward)
     par_for(g, n_items, 1e9, attn_items, &j);
 }
 
+/* ---- dropout ------------------------------------------------------- */
+
+/* out = base + branch * keep / (1 - p), with keep drawn per element from
+ * a generator seeded by (run seed, stream), so the same step drops the
+ * same elements on every machine and thread count. */
+static void drop_add(tgraph *g, float *out, const float *base,
+                     const float *branch, uint8_t *keep, int64_t n,
+                     uint64_t stream)
+{
+    trng r;
+    trng_seed(&r, g->drop_seed ^ (stream * 0xD1B54A32D192ED03ull));
+    const uint32_t limit = (uint32_t)(g->dropout * 65536.0f);
+    const float scale = 1.0f / (1.0f - g->dropout);
+    uint64_t bits = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if ((i & 3) == 0)
+            bits = trng_next(&r);
+        const bool k = (uint32_t)(bits & 0xFFFF) >= limit;
+        bits >>= 16;
+        keep[i] = k;
+        out[i] = base[i] + (k ? branch[i] * scale : 0.0f);
+    }
+}
+
+/* The gradient reaching a dropped branch: dy * keep / (1 - p), in the
+ * scratch buffer; without dropout dy itself. */
+static const float *drop_grad(tgraph *g, const float *dy,
+                              const uint8_t *keep, int64_t n)
+{
+    if (!g->drop_on)
+        return dy;
+    const float scale = 1.0f / (1.0f - g->dropout);
+    for (int64_t i = 0; i < n; i++)
+        g->branch[i] = keep[i] ? dy[i] * scale : 0.0f;
+    return g->branch;
+}
+
+void tgraph_set_dropout(tgraph *g, float p, uint64_t seed)
+{
+    g->dropout = p > 0.0f && p < 1.0f ? p : 0.0f;
+    g->drop_seed = seed;
+}
+
 /* ---- whole passes ---------------------------------------------------- */
 
 static roj_status check_batch(const tgraph *g, const tbatch *b)
@@ -453,15 +502,27 @@ static void forward(tgraph *g, const tbatch *b)
         lin_fwd(g, &y->wv, a->n1, a->v, a->ax[2], n, 0.0f);
         rows(g, b, a, y, ROW_QKV_POST);
         attention(g, b, a, false);
-        memcpy(a->xm, a->x, (size_t)(n * d) * sizeof(float));
-        lin_fwd(g, &y->wo, a->att, a->xm, a->ax[3], n, 1.0f);
+        if (g->drop_on) {
+            lin_fwd(g, &y->wo, a->att, g->branch, a->ax[3], n, 0.0f);
+            drop_add(g, a->xm, a->x, g->branch, a->keep_a, n * d,
+                     (uint64_t)l * 2);
+        } else {
+            memcpy(a->xm, a->x, (size_t)(n * d) * sizeof(float));
+            lin_fwd(g, &y->wo, a->att, a->xm, a->ax[3], n, 1.0f);
+        }
         rows(g, b, a, y, ROW_NORM2);
         lin_fwd(g, &y->gate, a->n2, a->g, a->ax[4], n, 0.0f);
         lin_fwd(g, &y->up, a->n2, a->u, a->ax[5], n, 0.0f);
         rows(g, b, a, y, ROW_SWIGLU);
         float *next = l + 1 < hp->n_layer ? g->act[l + 1].x : g->x_out;
-        memcpy(next, a->xm, (size_t)(n * d) * sizeof(float));
-        lin_fwd(g, &y->down, a->h, next, a->ax[6], n, 1.0f);
+        if (g->drop_on) {
+            lin_fwd(g, &y->down, a->h, g->branch, a->ax[6], n, 0.0f);
+            drop_add(g, next, a->xm, g->branch, a->keep_f, n * d,
+                     (uint64_t)l * 2 + 1);
+        } else {
+            memcpy(next, a->xm, (size_t)(n * d) * sizeof(float));
+            lin_fwd(g, &y->down, a->h, next, a->ax[6], n, 1.0f);
+        }
     }
     for (int32_t i = 0; i < b->n_tgt; i++)
         memcpy(g->xf + (int64_t)i * d, g->x_out + (int64_t)b->tgt_row[i] * d,
@@ -501,7 +562,8 @@ static void backward(tgraph *g, const tbatch *b)
         tact *a = &g->act[l];
         const tlayer *y = &m->layers[l];
         /* FFN: x_next = xm + down(silu(gate n2) * up n2). */
-        lin_bwd(g, &y->down, a->h, a->ax[6], g->dx, g->dh, n, 0.0f);
+        lin_bwd(g, &y->down, a->h, a->ax[6],
+                drop_grad(g, g->dx, a->keep_f, n * d), g->dh, n, 0.0f);
         rows(g, b, a, y, ROW_SWIGLU_BWD);
         lin_bwd(g, &y->gate, a->n2, a->ax[4], g->dg, g->dn, n, 0.0f);
         lin_bwd(g, &y->up, a->n2, a->ax[5], g->du, g->dn, n, 1.0f);
@@ -509,7 +571,8 @@ static void backward(tgraph *g, const tbatch *b)
         norm_bwd(g, g->dxm, g->dn, a->xm, y->ffn_norm,
                  frozen ? NULL : y->g_ffn_norm, a->rstd2, n);
         /* Attention: xm = x + wo(attention(rope(q), rope(k), v)). */
-        lin_bwd(g, &y->wo, a->att, a->ax[3], g->dxm, g->datt, n, 0.0f);
+        lin_bwd(g, &y->wo, a->att, a->ax[3],
+                drop_grad(g, g->dxm, a->keep_a, n * d), g->datt, n, 0.0f);
         zero(g->dk, n * dkv);
         zero(g->dv, n * dkv);
         attention(g, b, a, true);
@@ -543,6 +606,7 @@ roj_status tgraph_run(tgraph *g, const tbatch *b, float loss_scale,
     roj_status st = check_batch(g, b);
     if (st)
         return st;
+    g->drop_on = loss_scale > 0.0f && g->dropout > 0.0f;
     forward(g, b);
     const int64_t nv = g->m->hp.n_vocab;
     if (logits)
@@ -598,6 +662,8 @@ static void carve_all(tgraph *g, carver *c)
         a->g = carve(c, t * ff);
         a->u = carve(c, t * ff);
         a->h = carve(c, t * ff);
+        a->keep_a = (uint8_t *)carve(c, (t * d + 3) / 4);
+        a->keep_f = (uint8_t *)carve(c, (t * d + 3) / 4);
         for (int i = 0; i < 7; i++)
             a->ax[i] = rank ? carve(c, t * rank) : NULL;
     }
@@ -620,6 +686,7 @@ static void carve_all(tgraph *g, carver *c)
     g->dax = carve(c, t * (rank ? rank : 1));
     g->dxf = carve(c, r * d);
     g->dnf = carve(c, r * d);
+    g->branch = carve(c, t * d);
     g->attn_scratch = carve(c, (int64_t)g->n_threads * g->max_len *
                                    g->max_len);
 }

@@ -51,4 +51,10 @@ void tgraph_free(tgraph *g);
 roj_status tgraph_run(tgraph *g, const tbatch *b, float loss_scale,
                       double *loss_sum, float *logits);
 
+/* Residual dropout for the following training runs (those with a
+ * backward pass): each attention and feed-forward branch output is zeroed
+ * with probability p and the rest scaled by 1 / (1 - p). The elements
+ * dropped depend only on seed, so set a new seed for every batch. */
+void tgraph_set_dropout(tgraph *g, float p, uint64_t seed);
+
 #endif

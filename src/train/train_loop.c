@@ -383,6 +383,9 @@ roj_status tloop_run(tloop *L)
             while ((size_t)L->pos.cursor < L->train->n &&
                    bbuf_add(&bb, L->train, order[L->pos.cursor]))
                 L->pos.cursor++;
+            tgraph_set_dropout(g, o->dropout,
+                               o->seed * 0x2545F4914F6CDD1Dull +
+                                   (uint64_t)L->pos.step * 64 + (uint64_t)a);
             double ls;
             st = tgraph_run(g, bbuf_batch(&bb), 1.0f, &ls, NULL);
             loss_sum += ls;

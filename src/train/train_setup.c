@@ -306,13 +306,13 @@ static void run_digest(tsetup *s, char out[65])
     hex(data_hex, s->data.digest, 32);
     int n = snprintf(buf, sizeof buf,
                      "v1 data=%s task=%d shape=%d,%d,%d,%d,%d,%d,%d,%d "
-                     "lm=%.9g lr=%.9g wd=%.9g clip=%.9g minlr=%.9g warm=%lld "
+                     "lm=%.9g do=%.9g lr=%.9g wd=%.9g clip=%.9g minlr=%.9g warm=%lld "
                      "ep=%d steps=%lld bt=%d acc=%d seed=%llu thr=%d "
                      "lora=%d,%.9g,%u base=%s valid=%s,%.9g tmpl=%s "
                      "ntr=%zu",
                      data_hex, (int)o->task, h->n_vocab, h->n_embd,
                      h->n_layer, h->n_head, h->n_head_kv, h->n_ff, h->n_ctx,
-                     (int)h->tied, (double)o->lm_weight, (double)o->lr, (double)o->weight_decay,
+                     (int)h->tied, (double)o->lm_weight, (double)o->dropout, (double)o->lr, (double)o->weight_decay,
                      (double)o->clip, (double)o->min_lr_frac,
                      (long long)o->warmup, o->epochs,
                      (long long)o->max_steps, (int)o->batch_tokens, o->accum,

@@ -51,6 +51,7 @@ typedef struct train_opts {
     int32_t batch_tokens;          /* tokens per micro-batch */
     int accum;                     /* micro-batches per step */
     float lr, min_lr_frac, weight_decay, clip;
+    float dropout;                 /* residual dropout probability */
     float lm_weight;               /* weight of the prompt tokens as extra
                                       language-model targets; 0 = off */
     int64_t warmup;
