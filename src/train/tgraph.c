@@ -38,6 +38,7 @@ struct tgraph {
     float *dx, *dxm, *dn, *dq, *dk, *dv, *datt, *dg, *du, *dh, *dax;
     float *dxf, *dnf;
     float *branch;              /* (cap_tok, n_embd) dropout scratch */
+    float *rope_table;          /* (max_len, head_dim) cos and sin */
     float dropout;              /* drop probability of this run, 0 = off */
     uint64_t drop_seed;
     bool drop_on;               /* this run drops (a training run) */
@@ -214,14 +215,16 @@ typedef struct row_job {
 enum { ROW_NORM1, ROW_QKV_POST, ROW_NORM2, ROW_SWIGLU, ROW_SWIGLU_BWD,
        ROW_QK_ROPE_BWD, ROW_ADD_RESID };
 
-static tops_rope_cfg rope_cfg(const tmodel *m)
+static tops_rope_cfg rope_cfg(const tgraph *g)
 {
-    const tshape *hp = &m->hp;
+    const tshape *hp = &g->m->hp;
     return (tops_rope_cfg){.head_dim = hp->head_dim,
                            .rope_dim = hp->head_dim,
                            .base = hp->rope_base,
                            .freq_scale = hp->rope_freq_scale,
-                           .neox = hp->neox};
+                           .neox = hp->neox,
+                           .table = g->rope_table,
+                           .table_len = g->rope_table ? g->max_len : 0};
 }
 
 static void add_bias(float *y, const float *bias, int64_t w, int64_t r0,
@@ -242,7 +245,7 @@ static void row_worker(void *c, int64_t r0, int64_t r1, int part)
     const int64_t d = hp->n_embd, ff = hp->n_ff;
     const int64_t dq = (int64_t)hp->n_head * hp->head_dim;
     const int64_t dkv = (int64_t)hp->n_head_kv * hp->head_dim;
-    const tops_rope_cfg rc = rope_cfg(g->m);
+    const tops_rope_cfg rc = rope_cfg(g);
     tact *a = j->a;
     (void)part;
     switch (j->step) {
@@ -265,8 +268,6 @@ static void row_worker(void *c, int64_t r0, int64_t r1, int part)
         tops_swiglu(a->h, a->g, a->u, ff, r0, r1);
         break;
     case ROW_SWIGLU_BWD:
-        memset(g->dg + r0 * ff, 0, (size_t)((r1 - r0) * ff) * 4);
-        memset(g->du + r0 * ff, 0, (size_t)((r1 - r0) * ff) * 4);
         tops_swiglu_bwd(g->dg, g->du, g->dh, a->g, a->u, ff, r0, r1);
         break;
     case ROW_QK_ROPE_BWD:
@@ -687,6 +688,7 @@ static void carve_all(tgraph *g, carver *c)
     g->dxf = carve(c, r * d);
     g->dnf = carve(c, r * d);
     g->branch = carve(c, t * d);
+    g->rope_table = carve(c, (int64_t)g->max_len * hp->head_dim);
     g->attn_scratch = carve(c, (int64_t)g->n_threads * g->max_len *
                                    g->max_len);
 }
@@ -725,6 +727,8 @@ roj_status tgraph_create(tmodel *m, roj_pool *pool, int32_t cap_tok,
     memset(g->block, 0, (size_t)c.used * sizeof(float));
     c = (carver){.base = g->block};
     carve_all(g, &c);
+    const tops_rope_cfg rc = rope_cfg(g);
+    tops_rope_table(&rc, max_len, g->rope_table);
     tblas_init();
     *out = g;
     return ROJ_OK;

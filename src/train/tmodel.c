@@ -26,10 +26,10 @@ roj_status tshape_check(const tshape *hp)
         return roj_error(ROJ_ERR_RANGE,
                          "model shape: n_head %d is not a multiple of "
                          "n_head_kv %d", (int)hp->n_head, (int)hp->n_head_kv);
-    if (hp->head_dim % 2)
+    if (hp->head_dim % 2 || hp->head_dim > 512)
         return roj_error(ROJ_ERR_RANGE,
-                         "model shape: head_dim %d must be even",
-                         (int)hp->head_dim);
+                         "model shape: head_dim %d must be even and at "
+                         "most 512", (int)hp->head_dim);
     if (!(hp->rms_eps > 0.0f) || !(hp->rope_base > 1.0f))
         return roj_error(ROJ_ERR_RANGE,
                          "model shape: rms_eps %g and rope_base %g must be "

@@ -54,29 +54,55 @@ void tops_rms_norm_bwd_gain(float *dgain, const float *dy, const float *x,
     }
 }
 
+/* Angle of pair i at pos: pos * freq_scale * base^(-2i/rope_dim) /
+ * freqs[i], with the power built by repeated products as llama.cpp and
+ * roj's inference do. */
+static void rope_angles(const tops_rope_cfg *cfg, int32_t pos, float *cs)
+{
+    const int64_t half = cfg->rope_dim / 2;
+    const float theta_scale = powf(cfg->base, -2.0f / (float)cfg->rope_dim);
+    float theta = (float)pos;
+    for (int64_t i = 0; i < half; i++) {
+        float angle = theta * cfg->freq_scale;
+        if (cfg->freqs)
+            angle /= cfg->freqs[i];
+        cs[2 * i] = cosf(angle);
+        cs[2 * i + 1] = sinf(angle);
+        theta *= theta_scale;
+    }
+}
+
+void tops_rope_table(const tops_rope_cfg *cfg, int64_t n_pos, float *table)
+{
+    for (int64_t p = 0; p < n_pos; p++)
+        rope_angles(cfg, (int32_t)p, table + p * cfg->rope_dim);
+}
+
 void tops_rope(float *x, const int32_t *pos, int64_t n_heads,
                const tops_rope_cfg *cfg, int inverse, int64_t r0, int64_t r1)
 {
     const int64_t hd = cfg->head_dim, half = cfg->rope_dim / 2;
-    const float theta_scale = powf(cfg->base, -2.0f / (float)cfg->rope_dim);
     const int64_t stride = cfg->neox ? half : 1;
     const int64_t step = cfg->neox ? 1 : 2;
+    float local[512];
     for (int64_t r = r0; r < r1; r++) {
         float *row = x + r * n_heads * hd;
-        float theta = (float)pos[r];
+        const float *cs;
+        if (cfg->table && pos[r] >= 0 && pos[r] < cfg->table_len) {
+            cs = cfg->table + (int64_t)pos[r] * cfg->rope_dim;
+        } else {
+            rope_angles(cfg, pos[r], local);
+            cs = local;
+        }
         for (int64_t i = 0; i < half; i++) {
-            float angle = theta * cfg->freq_scale;
-            if (cfg->freqs)
-                angle /= cfg->freqs[i];
-            const float c = cosf(angle);
-            const float s = inverse ? -sinf(angle) : sinf(angle);
+            const float c = cs[2 * i];
+            const float s = inverse ? -cs[2 * i + 1] : cs[2 * i + 1];
             for (int64_t h = 0; h < n_heads; h++) {
                 float *p = row + h * hd + i * step;
                 const float a = p[0], b = p[stride];
                 p[0] = a * c - b * s;
                 p[stride] = a * s + b * c;
             }
-            theta *= theta_scale;
         }
     }
 }
@@ -99,8 +125,8 @@ void tops_swiglu_bwd(float *dg, float *du, const float *dh, const float *g,
     for (int64_t i = r0 * n; i < r1 * n; i++) {
         const float s = sigmoidf(g[i]);
         const float silu = g[i] * s;
-        du[i] += dh[i] * silu;
-        dg[i] += dh[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));
+        du[i] = dh[i] * silu;
+        dg[i] = dh[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));
     }
 }
 

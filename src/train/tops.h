@@ -3,9 +3,10 @@
  * passes, in float32 on row-major arrays of token rows.
  *
  * Each forward function computes rows [r0, r1) so a caller can split the
- * rows over threads; each backward function ADDS its gradients into the
+ * rows over threads. Backward functions ADD their gradients into the
  * given arrays (callers zero them first), so gradients of a value used
- * twice (a tied embedding, a residual) sum. Functions that reduce over
+ * twice (a tied embedding, a residual) sum; tops_swiglu_bwd is the one
+ * exception and says so. Functions that reduce over
  * rows into one parameter gradient (rms_norm_bwd's gain, the embedding
  * scatter) take a column range instead, so threads never write the same
  * element and results do not depend on timing.
@@ -41,7 +42,16 @@ typedef struct tops_rope_cfg {
     float base, freq_scale;
     const float *freqs;
     int neox;
+    /* Optional table from tops_rope_table: (cos, sin) of every pair for
+     * positions [0, table_len); other positions are computed. */
+    const float *table;
+    int64_t table_len;
 } tops_rope_cfg;
+
+/* Fills table with (cos, sin) for positions [0, n_pos) and the
+ * rope_dim / 2 pairs: n_pos * rope_dim floats, the same values tops_rope
+ * computes. */
+void tops_rope_table(const tops_rope_cfg *cfg, int64_t n_pos, float *table);
 
 /* Rotates, in place, n_heads heads in each row r by the angles of
  * position pos[r]. inverse = 1 rotates back, which is the backward pass
@@ -53,7 +63,8 @@ void tops_rope(float *x, const int32_t *pos, int64_t n_heads,
 void tops_swiglu(float *h, const float *g, const float *u, int64_t n,
                  int64_t r0, int64_t r1);
 
-/* dg += dh * u * silu'(g), du += dh * silu(g). */
+/* dg = dh * u * silu'(g), du = dh * silu(g): these two overwrite, since
+ * gate and up feed nothing else. */
 void tops_swiglu_bwd(float *dg, float *du, const float *dh, const float *g,
                      const float *u, int64_t n, int64_t r0, int64_t r1);
 

@@ -173,14 +173,18 @@ roj_status tloop_validate(tloop *L, const tenc *set, double *loss,
     if (!set || set->n == 0)
         return ROJ_OK;
     const int32_t cap = L->o->batch_tokens;
-    tgraph *g = NULL;
     bbuf bb;
-    float *logits = NULL;
     roj_status st = bbuf_init(&bb, cap);
-    if (!st)
-        st = tgraph_create(L->m, L->pool, cap, cap, set->max_len, &g);
-    if (!st && !(logits = malloc((size_t)cap * L->m->hp.n_vocab * 4)))
-        st = roj_error(ROJ_ERR_NOMEM, "out of memory for validation");
+    if (!st && (!L->vgraph || L->vgraph_len < set->max_len)) {
+        tloop_free_scratch(L);
+        st = tgraph_create(L->m, L->pool, cap, cap, set->max_len,
+                           &L->vgraph);
+        L->vgraph_len = set->max_len;
+        if (!st && !(L->vlogits = malloc((size_t)cap * L->m->hp.n_vocab * 4)))
+            st = roj_error(ROJ_ERR_NOMEM, "out of memory for validation");
+    }
+    tgraph *g = L->vgraph;
+    float *logits = L->vlogits;
     double sum = 0.0;
     int64_t n_tgt = 0, n_ok = 0;
     size_t i = 0;
@@ -204,10 +208,17 @@ roj_status tloop_validate(tloop *L, const tenc *set, double *loss,
         *loss = n_tgt ? sum / (double)n_tgt : 0.0;
         *acc = (double)n_ok / (double)set->n;
     }
-    free(logits);
-    tgraph_free(g);
     bbuf_free(&bb);
     return st;
+}
+
+void tloop_free_scratch(tloop *L)
+{
+    tgraph_free(L->vgraph);
+    free(L->vlogits);
+    L->vgraph = NULL;
+    L->vlogits = NULL;
+    L->vgraph_len = 0;
 }
 
 /* ---- progress -------------------------------------------------------- */

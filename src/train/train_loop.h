@@ -46,6 +46,10 @@ typedef struct tloop {
     roj_status (*write_meta)(void *ctx, gguf_writer *w);
     void *meta_ctx;
     FILE *metrics;
+    /* validation scratch, made at the first validation pass */
+    tgraph *vgraph;
+    float *vlogits;
+    int32_t vgraph_len;
 } tloop;
 
 /* Runs steps until total_steps, writing checkpoints and metrics; on
@@ -62,6 +66,9 @@ roj_status tloop_validate(tloop *L, const tenc *set, double *loss,
  * position and the history, in one GGUF written atomically. */
 roj_status tloop_save(tloop *L, const char *path);
 roj_status tloop_load(tloop *L, const char *path);
+
+/* Frees the validation scratch. */
+void tloop_free_scratch(tloop *L);
 
 /* Steps of one epoch for these batch settings. */
 int64_t tloop_steps_per_epoch(const tloop *L);

@@ -562,6 +562,7 @@ static void setup_free(tsetup *s)
     free(s->L.ev_acc);
     if (s->L.metrics)
         fclose(s->L.metrics);
+    tloop_free_scratch(&s->L);
     free(s->ckpt_path);
 }
 
