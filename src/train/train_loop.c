@@ -330,13 +330,15 @@ static roj_status evaluate(tloop *L)
 }
 
 /* With --time-budget, the first steps measure the pace and the plan is
- * cut to fit (the cosine schedule then ends on time). The chosen total is
- * saved in checkpoints, so a resumed run keeps it. */
+ * cut to fit, so the cosine schedule ends on time; later checks (at each
+ * validation pass) cut it again if the machine got slower, never extend
+ * it. The chosen total is saved in checkpoints, so a resumed run keeps
+ * it. */
 static void fit_budget(tloop *L)
 {
     const double per_step = L->pos.seconds / (double)L->pos.step;
-    /* Keep a tenth for validation passes and writing the output. */
-    const double left = L->o->time_budget * 0.9 - L->pos.seconds;
+    /* Keep 5% for the last validation pass and writing the output. */
+    const double left = L->o->time_budget * 0.95 - L->pos.seconds;
     int64_t fit = L->pos.step + (int64_t)(left / per_step);
     if (fit < L->pos.step + 1)
         fit = L->pos.step + 1;
@@ -418,16 +420,14 @@ roj_status tloop_run(tloop *L)
             break;
         L->pos.step++;
         const double dt = now_s() - t0;
-        L->pos.seconds += dt;
-        if (o->time_budget > 0 && L->pos.step == 5)
-            fit_budget(L);
         tok_rate = tok_rate ? 0.9 * tok_rate + 0.1 * (n_tok / dt)
                             : n_tok / dt;
         step_rate = step_rate ? 0.9 * step_rate + 0.1 * dt : dt;
         metrics_line(L, "train", loss, n_tok / dt, lr);
         if (L->pos.step % eval_every == 0 ||
-            L->pos.step == L->pos.total_steps)
+            L->pos.step == L->pos.total_steps) {
             st = evaluate(L);
+        }
         progress(L, loss, tok_rate, step_rate,
                  L->pos.step == L->pos.total_steps);
         const bool due = ckpt_every > 0 ? L->pos.step % ckpt_every == 0
@@ -436,6 +436,12 @@ roj_status tloop_run(tloop *L)
             st = tloop_save(L, ckpt);
             last_ckpt = now_s();
         }
+        /* Wall time of the whole iteration, validation included, so a
+         * time budget covers everything the run does. */
+        L->pos.seconds += now_s() - t0;
+        if (o->time_budget > 0 &&
+            (L->pos.step == 5 || L->pos.step % eval_every == 0))
+            fit_budget(L);
     }
     if (st == ROJ_ERR_ABORTED) {
         char keep[512];
