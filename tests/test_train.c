@@ -26,6 +26,7 @@
 #include "roj/model.h"
 #include "roj/tokenizer.h"
 #include "testutil.h"
+#include "train/data.h"
 #include "train/specialist.h"
 #include "train/tgraph.h"
 #include "train/tmodel.h"
@@ -123,8 +124,8 @@ static void test_overfit_and_reload(void **state)
     int32_t best[12];
     for (int i = 0; i < 12; i++)
         lens[i] = strlen(texts[i]);
-    assert_int_equal(spec_classify(ctx, &info, texts, lens, 12, best, NULL),
-                     ROJ_OK);
+    assert_int_equal(spec_classify(ctx, &info, texts, lens, NULL, 12, best,
+                                   NULL), ROJ_OK);
     for (int i = 0; i < 12; i++)
         assert_string_equal(info.labels[best[i]], labels[i]);
 
@@ -134,8 +135,8 @@ static void test_overfit_and_reload(void **state)
     assert_int_equal(tmodel_from_model(model, 0, 0, 0, 1, &tm), ROJ_OK);
     roj_token *ids;
     size_t n;
-    assert_int_equal(spec_prompt(model, &info, texts[5], lens[5], NULL, &ids,
-                                 &n), ROJ_OK);
+    assert_int_equal(spec_prompt(model, &info, texts[5], lens[5], NULL, NULL,
+                                 &ids, &n), ROJ_OK);
     int32_t pos[64], start[2] = {0, (int32_t)n}, row = (int32_t)n - 1,
                      id = 0;
     for (size_t i = 0; i < n; i++)
@@ -318,7 +319,7 @@ static void test_extract_and_lora(void **state)
     roj_span_result r = {0};
     const char *in = "table for Carl at 7";
     assert_int_equal(spec_extract(ctx, &info, pieces, in, strlen(in), "name",
-                                  &r), ROJ_OK);
+                                  NULL, &r), ROJ_OK);
     assert_false(r.is_none);
     assert_string_equal(r.text, "Carl");
     free(r.text);
@@ -353,6 +354,45 @@ static void test_extract_and_lora(void **state)
     roj_model_free(model);
 }
 
+static void test_context_field(void **state)
+{
+    (void)state;
+    const char *json = tmp(0, "ctx.jsonl");
+    FILE *f = fopen(json, "w");
+    fprintf(f, "{\"t\": \"at 7\", \"c\": {\"asked\": [\"time\", \"date\"]}, "
+            "\"labels\": [{\"slot\": \"time\", \"valueSpan\": "
+            "{\"startIndex\": 3, \"endIndex\": 4}}]}\n"
+            "{\"t\": \"two of us\"}\n");
+    fclose(f);
+    train_data_opts o = {.task = TRAIN_EXTRACT, .text_column = "t",
+                         .context_column = "c.asked"};
+    train_dataset d;
+    assert_int_equal(train_data_load(json, &o, &d), ROJ_OK);
+    assert_int_equal(d.n, 2);   /* 2 records x 1 slot */
+    assert_string_equal(d.ex[0].context, "time, date");
+    assert_int_equal(d.ex[0].context_len, 10);
+    assert_string_equal(d.ex[1].context, "");
+    train_data_free(&d);
+
+    const char *csv = tmp(1, "ctx.csv");
+    f = fopen(csv, "w");
+    fprintf(f, "text,label,asked\nhi there,greet,name\nbye,leave,\n");
+    fclose(f);
+    train_data_opts c = {.task = TRAIN_CLASSIFY, .context_column = "asked"};
+    assert_int_equal(train_data_load(csv, &c, &d), ROJ_OK);
+    assert_string_equal(d.ex[0].context, "name");
+    assert_string_equal(d.ex[1].context, "");
+    train_data_free(&d);
+    c.context_column = "missing";
+    assert_int_equal(train_data_load(csv, &c, &d), ROJ_ERR_FORMAT);
+    train_data_free(&d);
+
+    char *filled = train_fill_template_ctx(
+        train_context_template(TRAIN_EXTRACT), "at 7", 4, "time", "time", 4);
+    assert_string_equal(filled, "time\nat 7\ntime:");
+    free(filled);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -361,6 +401,7 @@ int main(void)
         cmocka_unit_test(test_resume_other_options),
         cmocka_unit_test(test_bad_data),
         cmocka_unit_test(test_extract_and_lora),
+        cmocka_unit_test(test_context_field),
     };
     return test_run_group(tests, NULL, NULL);
 }

@@ -28,7 +28,9 @@
     {NULL, "--span-end-column", CLI_STRING, &(d).span_end_column, "NAME",   \
      "extract, CSV: column of the end offset (end)"},                       \
     {NULL, "--slot-column", CLI_STRING, &(d).slot_column, "NAME",           \
-     "extract, CSV: column of the slot name (none: one slot)"}
+     "extract, CSV: column of the slot name (none: one slot)"},             \
+    {NULL, "--context-column", CLI_STRING, &(d).context_column, "NAME",     \
+     "extra prompt context, e.g. context.requestedSlots (none)"}
 
 /* Parses "classify", "extract" or "generate"; false for anything else. */
 bool cli_parse_task(const char *s, train_task *out);

@@ -79,15 +79,17 @@ static roj_status eval_classify(roj_context *ctx, const spec_info *info,
                            i);
             break;
         }
-        const char *texts[GROUP];
+        const char *texts[GROUP], *ctxs[GROUP];
         size_t lens[GROUP];
         int32_t best[GROUP];
         const size_t n = d->n - i < GROUP ? d->n - i : GROUP;
         for (size_t k = 0; k < n; k++) {
             texts[k] = d->ex[i + k].text;
             lens[k] = d->ex[i + k].text_len;
+            ctxs[k] = d->ex[i + k].context;
         }
-        if ((st = spec_classify(ctx, info, texts, lens, n, best, NULL)))
+        if ((st = spec_classify(ctx, info, texts, lens, ctxs, n, best,
+                                NULL)))
             break;
         for (size_t k = 0; k < n; k++)
             cls_metrics_add(m, map[d->ex[i + k].label], best[k]);
@@ -138,7 +140,7 @@ static roj_status eval_extract(roj_context *ctx, const spec_info *info,
         const int32_t slot = map[x->label];
         roj_span_result r = {0};
         if ((st = spec_extract(ctx, info, pieces, x->text, x->text_len,
-                               info->labels[slot], &r)))
+                               info->labels[slot], x->context, &r)))
             break;
         const char *g = x->target, *p = r.is_none ? NULL : r.text;
         size_t gn = x->target_len, pn = p ? strlen(p) : 0;
@@ -170,8 +172,8 @@ static roj_status eval_generate(roj_context *ctx, const spec_info *info,
         const train_example *x = &d->ex[i];
         roj_token *p = NULL, *c = NULL;
         size_t np = 0, nc = 0;
-        if ((st = spec_prompt(model, info, x->text, x->text_len, NULL, &p,
-                              &np)) ||
+        if ((st = spec_prompt(model, info, x->text, x->text_len, NULL,
+                              x->context, &p, &np)) ||
             (st = roj_tokenize(vocab, x->target ? x->target : "",
                                x->target ? x->target_len : 0, 0, &c, &nc))) {
             free(p);
@@ -298,6 +300,8 @@ int cmd_eval(int argc, char **argv)
                        "roj.slots: evaluate models made by roj train",
                        model_path);
     dopt.task = info.task;
+    if (!dopt.context_column)
+        dopt.context_column = info.context_field;
     dopt.max_rows = (size_t)max_rows;
     if (!st)
         st = train_data_load(data_path, &dopt, &d);

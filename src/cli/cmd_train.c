@@ -120,7 +120,7 @@ int cmd_train(int argc, char **argv)
          "warm-up steps (5% of the run)"},
         {"-s", "--seed", CLI_I64, &o.seed, "N", "random seed (1)"},
         {"-t", "--threads", CLI_INT, &o.n_threads, "N",
-         "threads (2)"},
+         "threads (one per core, up to 8)"},
         {NULL, "--type", CLI_STRING, &type, "TYPE",
          "tensor type of the output: f32 or f16 (f32)"},
         {NULL, "--checkpoint", CLI_STRING, &o.checkpoint_path, "FILE",

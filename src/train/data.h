@@ -73,6 +73,11 @@ typedef struct train_data_opts {
     const char *const *label_set;
     size_t n_label_set;
     size_t max_rows; /* maximum rows to read, 0 = all */
+    /* Optional field or column of extra context for the prompt (its
+       {context}), e.g. "context.requestedSlots": the slot a dialogue
+       system had just asked for. A JSON array of strings is joined with
+       ", "; a missing field or an empty cell gives an empty context. */
+    const char *context_column;
 } train_data_opts;
 
 typedef struct train_example {
@@ -87,6 +92,8 @@ typedef struct train_example {
     /* Extract: BYTE offsets into text, [start, end), or -1 when the slot
        is absent. */
     int64_t span_start, span_end;
+    const char *context; /* see context_column; "" when unset */
+    size_t context_len;
     uint32_t line;      /* 1-based line in the file where the record starts */
     uint32_t record;    /* 0-based index of the input record. The examples
                            of one extract record are adjacent and share it */

@@ -162,6 +162,7 @@ static data_value csv_field(const csv_reader *r, size_t i)
 /* Column indexes of the fields a task reads; SIZE_MAX when unused. */
 typedef struct csv_columns {
     size_t text, target, start, end, slot;
+    size_t context;   /* SIZE_MAX when no context column is read */
 } csv_columns;
 
 /* Writes the header names, quoted and comma-separated, for messages. */
@@ -218,7 +219,7 @@ static roj_status csv_header(data_builder *b, csv_reader *r, csv_columns *c)
     }
 
     const data_names *nm = &b->names;
-    c->target = c->start = c->end = c->slot = SIZE_MAX;
+    c->target = c->start = c->end = c->slot = c->context = SIZE_MAX;
     roj_status st = find_column(r, header, n, nm->text, "text", &c->text);
     if (st == ROJ_OK && b->task == TRAIN_CLASSIFY)
         st = find_column(r, header, n, nm->label, "label", &c->target);
@@ -231,6 +232,8 @@ static roj_status csv_header(data_builder *b, csv_reader *r, csv_columns *c)
         st = find_column(r, header, n, nm->end_column, "span end", &c->end);
     if (st == ROJ_OK && b->task == TRAIN_EXTRACT && nm->slot_column)
         st = find_column(r, header, n, nm->slot_column, "slot", &c->slot);
+    if (st == ROJ_OK && nm->context)
+        st = find_column(r, header, n, nm->context, "context", &c->context);
     return st;
 }
 
@@ -254,6 +257,10 @@ static roj_status csv_extract_row(data_builder *b, const csv_reader *r,
     size_t record;
     roj_status st = builder_begin_record(b, line, csv_field(r, c->text), true,
                                          &record);
+    if (st != ROJ_OK)
+        return st;
+    if (c->context != SIZE_MAX && csv_field(r, c->context).len)
+        st = builder_set_context(b, true, record, csv_field(r, c->context));
     if (st != ROJ_OK)
         return st;
     data_value start = csv_field(r, c->start);
@@ -286,7 +293,8 @@ static roj_status csv_rows(data_builder *b, csv_reader *r)
         return roj_error(ROJ_ERR_FORMAT,
                          "%s: the file is empty; a CSV file needs a header "
                          "row and data rows", b->path);
-    csv_columns c = {SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX};
+    csv_columns c = {SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX,
+                     SIZE_MAX};
     st = csv_header(b, r, &c);
     size_t n_header = r->n_fields;
 
@@ -311,6 +319,10 @@ static roj_status csv_rows(data_builder *b, csv_reader *r)
         } else {
             st = builder_add_row(b, line, csv_field(r, c.text),
                                  csv_field(r, c.target));
+            if (st == ROJ_OK && c.context != SIZE_MAX &&
+                csv_field(r, c.context).len)
+                st = builder_set_context(b, false, b->n_ex - 1,
+                                         csv_field(r, c.context));
         }
     }
     if (st == ROJ_OK && b->n_rows == 0)

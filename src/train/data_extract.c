@@ -51,6 +51,8 @@ roj_status builder_begin_record(data_builder *b, uint32_t line,
     if (!r->text)
         return roj_error(ROJ_ERR_NOMEM, "%s: out of memory", b->path);
     r->text_len = text.len;
+    r->context = "";
+    r->context_len = 0;
     r->n_chars = data_utf8_count(text.s, text.len);
     r->line = line;
     r->first_span = SIZE_MAX;
@@ -176,6 +178,8 @@ roj_status builder_expand_records(data_builder *b, train_dataset *out)
             train_example *e = &ex[k++];
             e->text = rec->text;
             e->text_len = rec->text_len;
+            e->context = rec->context;
+            e->context_len = rec->context_len;
             e->label = (int32_t)s;
             e->line = rec->line;
             e->record = (uint32_t)r;
@@ -194,5 +198,24 @@ roj_status builder_expand_records(data_builder *b, train_dataset *out)
     }
     out->ex = ex;
     out->n = n;
+    return ROJ_OK;
+}
+
+roj_status builder_set_context(data_builder *b, bool record, size_t index,
+                               data_value context)
+{
+    if (data_utf8_check(context.s, context.len) != DATA_UTF8_VALID)
+        return roj_error(ROJ_ERR_FORMAT, "%s: the context field \"%s\" is "
+                         "not valid UTF-8", b->path, b->names.context);
+    char *copy = data_arena_strndup(b->arena, context.s, context.len);
+    if (!copy)
+        return roj_error(ROJ_ERR_NOMEM, "%s: out of memory", b->path);
+    if (record) {
+        b->records[index].context = copy;
+        b->records[index].context_len = context.len;
+    } else {
+        b->ex[index].context = copy;
+        b->ex[index].context_len = context.len;
+    }
     return ROJ_OK;
 }

@@ -69,6 +69,7 @@ typedef struct data_names {
     const char *spans, *span_slot, *span_start, *span_end;
     const char *start_column, *end_column;
     const char *slot_column; /* NULL when the CSV has no slot column */
+    const char *context;     /* NULL when no context field is read */
 } data_names;
 
 /* One string taken from a record; s need not be NUL-terminated. */
@@ -88,6 +89,8 @@ typedef struct data_span {
 typedef struct data_record {
     const char *text;
     size_t text_len;
+    const char *context;        /* "" when none */
+    size_t context_len;
     size_t n_chars;             /* code points in text */
     uint32_t line;
     size_t first_span, last_span; /* SIZE_MAX when the record has none */
@@ -152,6 +155,10 @@ roj_status builder_begin_record(data_builder *b, uint32_t line,
  * counted. */
 roj_status builder_add_span(data_builder *b, size_t record, uint32_t line,
                             data_value slot, int64_t start, int64_t end);
+/* Sets the context of example index (classify, generate) or of record
+ * index (extract), copied into the arena. */
+roj_status builder_set_context(data_builder *b, bool record, size_t index,
+                               data_value context);
 /* Builds one example per record and slot into out->ex. */
 roj_status builder_expand_records(data_builder *b, train_dataset *out);
 

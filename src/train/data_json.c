@@ -179,6 +179,62 @@ static roj_status json_spans(data_builder *b, uint32_t line, const cJSON *obj,
     return ROJ_OK;
 }
 
+/* Reads the optional context field: a string, a number, or an array of
+ * strings joined with ", " into buf (cap bytes); missing gives "". */
+static roj_status json_context(const data_builder *b, uint32_t line,
+                               const cJSON *obj, char *buf, size_t cap,
+                               data_value *v)
+{
+    const cJSON *parent;
+    size_t found_len;
+    v->s = "";
+    v->len = 0;
+    const cJSON *item = json_path(obj, b->names.context, &parent, &found_len);
+    if (!item || cJSON_IsNull(item))
+        return ROJ_OK;
+    if (cJSON_IsString(item)) {
+        v->s = item->valuestring;
+        v->len = strlen(item->valuestring);
+        return ROJ_OK;
+    }
+    if (cJSON_IsNumber(item)) {
+        snprintf(buf, cap, "%.17g", item->valuedouble);
+        v->s = buf;
+        v->len = strlen(buf);
+        return ROJ_OK;
+    }
+    if (!cJSON_IsArray(item))
+        return roj_error(ROJ_ERR_FORMAT,
+                         "%s:%u: context field \"%s\" is not a string, a "
+                         "number or an array of strings", b->path, line,
+                         b->names.context);
+    size_t n = 0;
+    const cJSON *el;
+    cJSON_ArrayForEach(el, item) {
+        if (!cJSON_IsString(el))
+            return roj_error(ROJ_ERR_FORMAT,
+                             "%s:%u: context field \"%s\" holds an array "
+                             "element that is not a string", b->path, line,
+                             b->names.context);
+        const size_t len = strlen(el->valuestring);
+        if (n + len + 3 > cap)
+            return roj_error(ROJ_ERR_FORMAT,
+                             "%s:%u: context field \"%s\" is longer than "
+                             "%zu bytes", b->path, line, b->names.context,
+                             cap - 3);
+        if (n) {
+            memcpy(buf + n, ", ", 2);
+            n += 2;
+        }
+        memcpy(buf + n, el->valuestring, len);
+        n += len;
+    }
+    buf[n] = '\0';
+    v->s = buf;
+    v->len = n;
+    return ROJ_OK;
+}
+
 static roj_status json_record(data_builder *b, const cJSON *obj, uint32_t line)
 {
     if (!cJSON_IsObject(obj))
@@ -192,9 +248,16 @@ static roj_status json_record(data_builder *b, const cJSON *obj, uint32_t line)
                                   text_num, &text);
     if (st != ROJ_OK)
         return st;
+    char ctx_buf[1024];
+    data_value ctx = {"", 0};
+    if (b->names.context &&
+        (st = json_context(b, line, obj, ctx_buf, sizeof ctx_buf, &ctx)))
+        return st;
     if (b->task == TRAIN_EXTRACT) {
         size_t record;
         st = builder_begin_record(b, line, text, false, &record);
+        if (st == ROJ_OK && ctx.len)
+            st = builder_set_context(b, true, record, ctx);
         return st == ROJ_OK ? json_spans(b, line, obj, record) : st;
     }
     if (b->task == TRAIN_CLASSIFY)
@@ -203,7 +266,11 @@ static roj_status json_record(data_builder *b, const cJSON *obj, uint32_t line)
     else
         st = json_required(b, line, obj, b->names.target, "completion",
                            target_num, &target);
-    return st == ROJ_OK ? builder_add_row(b, line, text, target) : st;
+    if (st == ROJ_OK)
+        st = builder_add_row(b, line, text, target);
+    if (st == ROJ_OK && ctx.len)
+        st = builder_set_context(b, false, b->n_ex - 1, ctx);
+    return st;
 }
 
 /* Formats a syntax error at err (a position inside buf). */

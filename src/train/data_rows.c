@@ -26,6 +26,7 @@ static void names_resolve(data_names *n, const train_data_opts *o)
     n->start_column = name_or(o->span_start_column, "start");
     n->end_column = name_or(o->span_end_column, "end");
     n->slot_column = o->slot_column;
+    n->context = o->context_column;
 }
 
 /* Appends a name to the label list and the map, with its position as id. */
@@ -225,7 +226,7 @@ roj_status builder_add_row(data_builder *b, uint32_t line, data_value text,
 
     train_example e = {
         .text_len = text.len, .line = line, .record = (uint32_t)b->n_rows,
-        .label = -1, .span_start = -1, .span_end = -1,
+        .label = -1, .span_start = -1, .span_end = -1, .context = "",
     };
     e.text = data_arena_strndup(b->arena, text.s, text.len);
     if (!e.text)

@@ -93,6 +93,8 @@ roj_status spec_info_read(const roj_model *model, int task_hint,
         st = get_str(f, "roj.none_word", &out->none_word);
     if (!st && !out->none_word && !(out->none_word = strdup("none")))
         st = roj_error(ROJ_ERR_NOMEM, "out of memory");
+    if (!st)
+        st = get_str(f, "roj.context_field", &out->context_field);
     if (!st && gguf_find_key(f, "roj.label_tokens") >= 0) {
         uint64_t n = 0;
         st = gguf_get_arr_i32(f, "roj.label_tokens", &out->label_tokens, &n);
@@ -121,14 +123,17 @@ void spec_info_free(spec_info *info)
     free(info->label_tokens);
     free(info->template_text);
     free(info->none_word);
+    free(info->context_field);
     memset(info, 0, sizeof *info);
 }
 
 roj_status spec_prompt(const roj_model *model, const spec_info *info,
                        const char *text, size_t len, const char *slot,
-                       roj_token **ids, size_t *n)
+                       const char *context, roj_token **ids, size_t *n)
 {
-    char *p = train_fill_template(info->template_text, text, len, slot);
+    char *p = train_fill_template_ctx(info->template_text, text, len, slot,
+                                      context ? context : "",
+                                      context ? strlen(context) : 0);
     if (!p)
         return roj_error(ROJ_ERR_NOMEM, "out of memory");
     roj_status st = roj_tokenize(model->vocab, p, strlen(p),
@@ -163,7 +168,8 @@ static int32_t pick_label(const spec_info *info, const float *z, float *probs)
 /* Without label tokens: roj_choose on each text in turn. */
 static roj_status classify_by_choice(roj_context *ctx, const spec_info *info,
                                      const char *const *texts,
-                                     const size_t *lens, size_t n,
+                                     const size_t *lens,
+                                     const char *const *contexts, size_t n,
                                      int32_t *best, float *probs)
 {
     const roj_model *model = roj_context_model(ctx);
@@ -174,8 +180,8 @@ static roj_status classify_by_choice(roj_context *ctx, const spec_info *info,
     for (size_t i = 0; i < n && !st; i++) {
         roj_token *ids = NULL;
         size_t nt = 0;
-        if ((st = spec_prompt(model, info, texts[i], lens[i], NULL, &ids,
-                              &nt)))
+        if ((st = spec_prompt(model, info, texts[i], lens[i], NULL,
+                              contexts ? contexts[i] : NULL, &ids, &nt)))
             break;
         roj_seq_truncate(ctx, 0, 0);
         roj_batch b = {.n_tokens = (int32_t)nt, .tokens = ids};
@@ -200,13 +206,15 @@ static roj_status classify_by_choice(roj_context *ctx, const spec_info *info,
 
 roj_status spec_classify(roj_context *ctx, const spec_info *info,
                          const char *const *texts, const size_t *lens,
-                         size_t n, int32_t *best, float *probs)
+                         const char *const *contexts, size_t n,
+                         int32_t *best, float *probs)
 {
     if (info->n_labels == 0)
         return roj_error(ROJ_ERR_INVALID_ARG,
                          "the model names no labels (roj.labels)");
     if (!info->label_tokens)
-        return classify_by_choice(ctx, info, texts, lens, n, best, probs);
+        return classify_by_choice(ctx, info, texts, lens, contexts, n, best,
+                                  probs);
     const roj_model *model = roj_context_model(ctx);
     const int32_t cap = roj_context_n_batch(ctx);
     roj_token *tok = malloc((size_t)cap * sizeof *tok);
@@ -224,8 +232,8 @@ roj_status spec_classify(roj_context *ctx, const spec_info *info,
         while (!st && i < n) {
             roj_token *ids = NULL;
             size_t nt = 0;
-            if ((st = spec_prompt(model, info, texts[i], lens[i], NULL, &ids,
-                                  &nt)))
+            if ((st = spec_prompt(model, info, texts[i], lens[i], NULL,
+                                  contexts ? contexts[i] : NULL, &ids, &nt)))
                 break;
             if (nb + (int64_t)nt > cap) {
                 free(ids);
@@ -265,13 +273,14 @@ roj_status spec_classify(roj_context *ctx, const spec_info *info,
 
 roj_status spec_extract(roj_context *ctx, const spec_info *info,
                         const roj_pieces *pieces, const char *text,
-                        size_t len, const char *slot,
+                        size_t len, const char *slot, const char *context,
                         roj_span_result *result)
 {
     const roj_model *model = roj_context_model(ctx);
     roj_token *ids = NULL;
     size_t nt = 0;
-    roj_status st = spec_prompt(model, info, text, len, slot, &ids, &nt);
+    roj_status st = spec_prompt(model, info, text, len, slot, context, &ids,
+                                &nt);
     if (st)
         return st;
     roj_seq_truncate(ctx, 0, 0);

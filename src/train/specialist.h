@@ -28,6 +28,7 @@ typedef struct spec_info {
     size_t n_labels;
     int32_t *label_tokens;      /* roj.label_tokens or NULL (malloc'd) */
     char *none_word;            /* roj.none_word or "none" */
+    char *context_field;        /* roj.context_field or NULL */
 } spec_info;
 
 /* Reads the roj.* keys. A model without them gets the task's defaults
@@ -37,10 +38,11 @@ roj_status spec_info_read(const roj_model *model, int task_hint,
 void spec_info_free(spec_info *info);
 
 /* Token ids of the filled prompt (BOS first when the vocab adds one);
- * the caller frees *ids. slot is used by extract templates. */
+ * the caller frees *ids. slot is used by extract templates, context
+ * (may be NULL) by templates with {context}. */
 roj_status spec_prompt(const roj_model *model, const spec_info *info,
                        const char *text, size_t len, const char *slot,
-                       roj_token **ids, size_t *n);
+                       const char *context, roj_token **ids, size_t *n);
 
 /* Classifies several texts at once on sequences 0 .. n-1 of ctx (which
  * needs n_seq >= n). For each text writes the chosen label index to
@@ -49,13 +51,15 @@ roj_status spec_prompt(const roj_model *model, const spec_info *info,
  * forward pass; otherwise each label's tokens are scored (roj_choose). */
 roj_status spec_classify(roj_context *ctx, const spec_info *info,
                          const char *const *texts, const size_t *lens,
-                         size_t n, int32_t *best, float *probs);
+                         const char *const *contexts, size_t n,
+                         int32_t *best, float *probs);
 
 /* Extracts the span of slot from text (sequence 0 of ctx); result as
- * roj_extract_span gives it, the caller frees result->text. */
+ * roj_extract_span gives it, the caller frees result->text. contexts
+ * above and context here may be NULL. */
 roj_status spec_extract(roj_context *ctx, const spec_info *info,
                         const roj_pieces *pieces, const char *text,
-                        size_t len, const char *slot,
+                        size_t len, const char *slot, const char *context,
                         roj_span_result *result);
 
 #endif

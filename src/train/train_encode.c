@@ -18,8 +18,35 @@ const char *train_default_template(train_task task)
     }
 }
 
+const char *train_context_template(train_task task)
+{
+    switch (task) {
+    case TRAIN_CLASSIFY:
+        return "{context}\n{text}\nlabel:";
+    case TRAIN_EXTRACT:
+        return "{context}\n{text}\n{slot}:";
+    default:
+        return "{context}\n{text}";
+    }
+}
+
+const char *train_template_of(const train_opts *o)
+{
+    if (o->template_text)
+        return o->template_text;
+    return o->data.context_column ? train_context_template(o->task)
+                                  : train_default_template(o->task);
+}
+
 char *train_fill_template(const char *tmpl, const char *text,
                           size_t text_len, const char *slot)
+{
+    return train_fill_template_ctx(tmpl, text, text_len, slot, "", 0);
+}
+
+char *train_fill_template_ctx(const char *tmpl, const char *text,
+                              size_t text_len, const char *slot,
+                              const char *context, size_t context_len)
 {
     size_t cap = strlen(tmpl) + 1, n = 0;
     for (const char *p = tmpl; (p = strchr(p, '{')); p++) {
@@ -27,6 +54,8 @@ char *train_fill_template(const char *tmpl, const char *text,
             cap += text_len;
         else if (!strncmp(p, "{slot}", 6) && slot)
             cap += strlen(slot);
+        else if (!strncmp(p, "{context}", 9))
+            cap += context_len;
     }
     char *out = malloc(cap);
     if (!out)
@@ -40,6 +69,10 @@ char *train_fill_template(const char *tmpl, const char *text,
             memcpy(out + n, slot, strlen(slot));
             n += strlen(slot);
             p += 6;
+        } else if (!strncmp(p, "{context}", 9)) {
+            memcpy(out + n, context, context_len);
+            n += context_len;
+            p += 9;
         } else {
             out[n++] = *p++;
         }
@@ -120,8 +153,10 @@ static roj_status encode_one(const tenc_spec *s, const train_dataset *d,
                              int64_t *at, size_t i)
 {
     const char *slot = s->task == TRAIN_EXTRACT ? d->labels[x->label] : NULL;
-    char *prompt = train_fill_template(s->template_text, x->text,
-                                       x->text_len, slot);
+    char *prompt = train_fill_template_ctx(s->template_text, x->text,
+                                           x->text_len, slot,
+                                           x->context ? x->context : "",
+                                           x->context_len);
     if (!prompt)
         return roj_error(ROJ_ERR_NOMEM, "out of memory");
     roj_token *p = NULL, *t = NULL;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -131,9 +132,7 @@ static roj_status train_tokenizer(tsetup *s, uint32_t vocab_size)
         st = roj_error(ROJ_ERR_NOMEM, "out of memory");
         goto done;
     }
-    const char *tmpl = s->o->template_text
-                           ? s->o->template_text
-                           : train_default_template(s->o->task);
+    const char *tmpl = train_template_of(s->o);
     for (size_t i = 0; i < s->n_tr; i++) {
         const train_example *x = &d->ex[s->tr_idx[i]];
         texts[k] = x->text;
@@ -265,9 +264,7 @@ static roj_status encode(tsetup *s)
 {
     const train_opts *o = s->o;
     tenc_spec spec = {.vocab = s->vocab, .task = o->task,
-                      .template_text = o->template_text
-                                           ? o->template_text
-                                           : train_default_template(o->task),
+                      .template_text = train_template_of(o),
                       .label_tokens = s->label_tokens,
                       .labels = (const char *const *)s->data.labels,
                       .n_ctx = s->m->hp.n_ctx};
@@ -306,13 +303,16 @@ static void run_digest(tsetup *s, char out[65])
     hex(data_hex, s->data.digest, 32);
     int n = snprintf(buf, sizeof buf,
                      "v1 data=%s task=%d shape=%d,%d,%d,%d,%d,%d,%d,%d "
-                     "lm=%.9g do=%.9g lr=%.9g wd=%.9g clip=%.9g minlr=%.9g warm=%lld "
+                     "lm=%.9g do=%.9g lr=%.9g wd=%.9g clip=%.9g minlr=%.9g "
+                     "warm=%lld "
                      "ep=%d steps=%lld bt=%d acc=%d seed=%llu thr=%d "
-                     "lora=%d,%.9g,%u base=%s valid=%s,%.9g tmpl=%s "
+                     "lora=%d,%.9g,%u base=%s valid=%s,%.9g tmpl=%s ctx=%s "
                      "ntr=%zu",
                      data_hex, (int)o->task, h->n_vocab, h->n_embd,
                      h->n_layer, h->n_head, h->n_head_kv, h->n_ff, h->n_ctx,
-                     (int)h->tied, (double)o->lm_weight, (double)o->dropout, (double)o->lr, (double)o->weight_decay,
+                     (int)h->tied, (double)o->lm_weight,
+                     (double)o->dropout, (double)o->lr,
+                     (double)o->weight_decay,
                      (double)o->clip, (double)o->min_lr_frac,
                      (long long)o->warmup, o->epochs,
                      (long long)o->max_steps, (int)o->batch_tokens, o->accum,
@@ -320,7 +320,9 @@ static void run_digest(tsetup *s, char out[65])
                      o->lora_rank, (double)o->lora_alpha, o->lora_targets,
                      o->base_path ? o->base_path : "-",
                      o->valid_path ? o->valid_path : "-", o->valid_fraction,
-                     o->template_text ? o->template_text : "-", s->n_tr);
+                     train_template_of(o),
+                     o->data.context_column ? o->data.context_column : "-",
+                     s->n_tr);
     uint8_t d[32];
     sha256(buf, (size_t)n, d);
     hex(out, d, 32);
@@ -356,8 +358,7 @@ static roj_status write_roj_meta(tsetup *s, gguf_writer *w)
                                              "generate"};
     char data_hex[65];
     hex(data_hex, d->digest, 32);
-    const char *tmpl = o->template_text ? o->template_text
-                                        : train_default_template(o->task);
+    const char *tmpl = train_template_of(o);
     roj_status st;
     if ((st = gguf_writer_set_str(w, "roj.task", task_names[o->task])) ||
         (st = gguf_writer_set_str(w, "roj.prompt_template", tmpl)) ||
@@ -384,6 +385,10 @@ static roj_status write_roj_meta(tsetup *s, gguf_writer *w)
         return st;
     if (o->task == TRAIN_EXTRACT &&
         (st = gguf_writer_set_str(w, "roj.none_word", TRAIN_NONE_WORD)))
+        return st;
+    if (o->data.context_column &&
+        (st = gguf_writer_set_str(w, "roj.context_field",
+                                  o->data.context_column)))
         return st;
     if (s->label_tokens &&
         (st = gguf_writer_set_arr(w, "roj.label_tokens", GGUF_TYPE_INT32,
@@ -610,7 +615,11 @@ roj_status train_run(const train_opts *o)
         local.checkpoint_path = s.ckpt_path;
     }
     s.o = &local;
-    int threads = o->n_threads > 0 ? o->n_threads : 2;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int threads = o->n_threads > 0 ? o->n_threads
+                  : cores < 1      ? 1
+                  : cores > 8      ? 8
+                                   : (int)cores;
     roj_status st = pool_create(threads, &s.pool);
     if (!st)
         st = load_data(&s);

@@ -8,7 +8,8 @@
  * write a GGUF that carries the task, label set, prompt template, data
  * digest and validation metrics under roj.* keys.
  *
- * Prompt formats (the template is stored as roj.prompt_template):
+ * Prompt formats (the template is stored as roj.prompt_template; with a
+ * context column the default starts with "{context}\n"):
  *   classify: BOS "{text}\nlabel:" then one label token, then EOS; every
  *             label is an added token, so choosing a label is one step;
  *   extract:  BOS "{text}\n{slot}:" then " " span or " none", then EOS;
@@ -117,11 +118,19 @@ roj_status tenc_build(const tenc_spec *spec, const train_dataset *d,
                       const size_t *idx, size_t n, tenc *out);
 void tenc_free(tenc *e);
 
-/* Fills a template: {text} and {slot} are replaced; returns a new string. */
+/* Fills a template: {text}, {slot} and {context} are replaced (context
+ * empty here); returns a new string the caller frees. */
 char *train_fill_template(const char *tmpl, const char *text,
                           size_t text_len, const char *slot);
+char *train_fill_template_ctx(const char *tmpl, const char *text,
+                              size_t text_len, const char *slot,
+                              const char *context, size_t context_len);
 
-/* The default template of a task. */
+/* The default template of a task, and the one used with a context
+ * column ("{context}\n" in front). */
 const char *train_default_template(train_task task);
+const char *train_context_template(train_task task);
+/* The template a run uses: --template, else one of the two above. */
+const char *train_template_of(const train_opts *o);
 
 #endif
