@@ -319,10 +319,22 @@ static void test_extract_and_lora(void **state)
     roj_span_result r = {0};
     const char *in = "table for Carl at 7";
     assert_int_equal(spec_extract(ctx, &info, pieces, in, strlen(in), "name",
-                                  NULL, &r), ROJ_OK);
+                                  NULL, NULL, &r), ROJ_OK);
     assert_false(r.is_none);
     assert_string_equal(r.text, "Carl");
     free(r.text);
+    /* With a cache of the prompt, the same answers, twice over. */
+    spec_cache cache = {0};
+    for (int rep = 0; rep < 2; rep++)
+        for (int i = 0; i < 6; i++) {
+            char q[64];
+            snprintf(q, sizeof q, "table for %s at 7", names[i]);
+            assert_int_equal(spec_extract(ctx, &info, pieces, q, strlen(q),
+                                          "name", NULL, &cache, &r), ROJ_OK);
+            assert_string_equal(r.text, names[i]);
+            free(r.text);
+        }
+    spec_cache_free(&cache);
     roj_pieces_free(pieces);
     roj_context_free(ctx);
     spec_info_free(&info);

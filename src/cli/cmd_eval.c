@@ -130,6 +130,7 @@ static roj_status eval_extract(roj_context *ctx, const spec_info *info,
         st = span_metrics_init(m, info->n_labels,
                                (const char *const *)info->labels);
     const double t0 = now_s();
+    spec_cache cache = {0};
     for (size_t i = 0; !st && i < d->n; i++) {
         if (interrupted) {
             st = roj_error(ROJ_ERR_ABORTED, "interrupted after %zu examples",
@@ -140,7 +141,8 @@ static roj_status eval_extract(roj_context *ctx, const spec_info *info,
         const int32_t slot = map[x->label];
         roj_span_result r = {0};
         if ((st = spec_extract(ctx, info, pieces, x->text, x->text_len,
-                               info->labels[slot], x->context, &r)))
+                               info->labels[slot], x->context, &cache,
+                               &r)))
             break;
         const char *g = x->target, *p = r.is_none ? NULL : r.text;
         size_t gn = x->target_len, pn = p ? strlen(p) : 0;
@@ -152,6 +154,7 @@ static roj_status eval_extract(roj_context *ctx, const spec_info *info,
         free(r.text);
         eval_progress(i + 1, d->n, t0, quiet);
     }
+    spec_cache_free(&cache);
     roj_pieces_free(pieces);
     free(map);
     if (!st)

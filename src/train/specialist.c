@@ -271,10 +271,16 @@ roj_status spec_classify(roj_context *ctx, const spec_info *info,
     return st;
 }
 
+void spec_cache_free(spec_cache *c)
+{
+    free(c->ids);
+    memset(c, 0, sizeof *c);
+}
+
 roj_status spec_extract(roj_context *ctx, const spec_info *info,
                         const roj_pieces *pieces, const char *text,
                         size_t len, const char *slot, const char *context,
-                        roj_span_result *result)
+                        spec_cache *cache, roj_span_result *result)
 {
     const roj_model *model = roj_context_model(ctx);
     roj_token *ids = NULL;
@@ -283,9 +289,31 @@ roj_status spec_extract(roj_context *ctx, const spec_info *info,
                                 &nt);
     if (st)
         return st;
-    roj_seq_truncate(ctx, 0, 0);
-    roj_batch b = {.n_tokens = (int32_t)nt, .tokens = ids};
+    /* Keep the cached tokens this prompt starts with (never all of them:
+     * the last prompt token must be decoded for its logits). */
+    size_t keep = 0;
+    if (cache && (size_t)roj_seq_len(ctx, 0) == cache->n)
+        while (keep < cache->n && keep + 1 < nt &&
+               cache->ids[keep] == ids[keep])
+            keep++;
+    roj_seq_truncate(ctx, 0, (int32_t)keep);
+    roj_batch b = {.n_tokens = (int32_t)(nt - keep), .tokens = ids + keep};
     st = roj_decode(ctx, &b);
+    if (!st && cache) {
+        if (nt > cache->cap) {
+            roj_token *grown = realloc(cache->ids, nt * sizeof *grown);
+            if (!grown) {
+                free(ids);
+                return roj_error(ROJ_ERR_NOMEM, "out of memory");
+            }
+            cache->ids = grown;
+            cache->cap = nt;
+        }
+        memcpy(cache->ids, ids, nt * sizeof *ids);
+        cache->n = nt;
+    } else if (cache) {
+        cache->n = 0;
+    }
     free(ids);
     if (st)
         return st;

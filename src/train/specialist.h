@@ -54,12 +54,23 @@ roj_status spec_classify(roj_context *ctx, const spec_info *info,
                          const char *const *contexts, size_t n,
                          int32_t *best, float *probs);
 
+/* What sequence 0 of a context holds, so that consecutive prompts with a
+ * common beginning (one text asked for several slots) evaluate only the
+ * tokens after it. Zero-initialize; free with spec_cache_free. */
+typedef struct spec_cache {
+    roj_token *ids;
+    size_t n, cap;
+} spec_cache;
+
+void spec_cache_free(spec_cache *c);
+
 /* Extracts the span of slot from text (sequence 0 of ctx); result as
  * roj_extract_span gives it, the caller frees result->text. contexts
- * above and context here may be NULL. */
+ * above and context here may be NULL. cache (may be NULL) must describe
+ * sequence 0 of ctx, which nothing else changes between calls. */
 roj_status spec_extract(roj_context *ctx, const spec_info *info,
                         const roj_pieces *pieces, const char *text,
                         size_t len, const char *slot, const char *context,
-                        roj_span_result *result);
+                        spec_cache *cache, roj_span_result *result);
 
 #endif
