@@ -10,7 +10,8 @@
 
 #define CLI_DATA_OPTIONS(d)                                                 \
     {NULL, "--text-column", CLI_STRING, &(d).text_column, "NAME",           \
-     "column (CSV) or dotted field (JSON) of the input text (text)"},       \
+     "column (CSV) or dotted field (JSON) of the input (text; generate: " \
+     "prompt)"},                                                            \
     {NULL, "--label-column", CLI_STRING, &(d).label_column, "NAME",         \
      "classify: column of the label (label)"},                              \
     {NULL, "--target-column", CLI_STRING, &(d).target_column, "NAME",       \

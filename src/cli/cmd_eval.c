@@ -223,6 +223,33 @@ static roj_status eval_generate(roj_context *ctx, const spec_info *info,
     return st;
 }
 
+/* Share of extract examples whose gold answer is none. */
+static double none_share(const train_dataset *d)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < d->n; i++)
+        n += d->ex[i].target == NULL;
+    return d->n ? (double)n / (double)d->n : 0.0;
+}
+
+/* Copies the data's label or slot set into info, for models that carry
+ * none (labels are then scored as text by roj_choose). */
+static roj_status adopt_data_labels(spec_info *info, const train_dataset *d)
+{
+    if (d->n_labels == 0)
+        return roj_error(ROJ_ERR_INVALID_ARG, "%s: no labels to score",
+                         d->path);
+    info->labels = calloc(d->n_labels + 1, sizeof *info->labels);
+    if (!info->labels)
+        return roj_error(ROJ_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < d->n_labels; i++) {
+        if (!(info->labels[i] = strdup(d->labels[i])))
+            return roj_error(ROJ_ERR_NOMEM, "out of memory");
+        info->n_labels = i + 1;
+    }
+    return ROJ_OK;
+}
+
 int cmd_eval(int argc, char **argv)
 {
     train_data_opts dopt = {0};
@@ -298,16 +325,28 @@ int cmd_eval(int argc, char **argv)
     roj_status st = roj_model_open(model_path, &model);
     if (!st)
         st = spec_info_read(model, task_hint, &info);
-    if (!st && info.task != TRAIN_GENERATE && info.n_labels == 0)
-        st = roj_error(ROJ_ERR_INVALID_ARG, "%s has no roj.labels or "
-                       "roj.slots: evaluate models made by roj train",
-                       model_path);
+    static const char *const task_names[] = {"classify", "extract",
+                                             "generate"};
+    if (!st && info.has_meta && task_hint >= 0 &&
+        (int)info.task != task_hint)
+        st = roj_error(ROJ_ERR_INVALID_ARG, "%s was trained for %s, not "
+                       "%s: drop --task", model_path, task_names[info.task],
+                       task_names[task_hint]);
     dopt.task = info.task;
     if (!dopt.context_column)
         dopt.context_column = info.context_field;
     dopt.max_rows = (size_t)max_rows;
+    /* The model's slot set decides which slots are asked for. */
+    if (!st && info.task == TRAIN_EXTRACT && info.n_labels) {
+        dopt.label_set = (const char *const *)info.labels;
+        dopt.n_label_set = info.n_labels;
+    }
     if (!st)
         st = train_data_load(data_path, &dopt, &d);
+    /* A model without roj metadata: the labels or slots come from the
+     * data, scored as text. */
+    if (!st && info.task != TRAIN_GENERATE && info.n_labels == 0)
+        st = adopt_data_labels(&info, &d);
     roj_context_params cp = roj_context_default_params();
     cp.n_ctx = n_ctx;
     cp.n_seq = 16;
@@ -330,13 +369,16 @@ int cmd_eval(int argc, char **argv)
         goto done;
     }
     if (st) {
-        rc = cli_runtime_error("eval", model_path);
+        fprintf(stderr, "roj eval: %s\n", roj_last_error());
+        rc = CLI_EXIT_RUNTIME;
         goto done;
     }
     if (json) {
         cJSON *o = info.task == TRAIN_CLASSIFY  ? cls_metrics_json(&cm)
                    : info.task == TRAIN_EXTRACT ? span_metrics_json(&sm)
                                                 : ppl_metrics_json(&pm);
+        if (o && info.task == TRAIN_EXTRACT)
+            cJSON_AddNumberToObject(o, "none_baseline", none_share(&d));
         if (o) {
             cJSON_AddStringToObject(o, "model", model_path);
             cJSON_AddStringToObject(o, "data", data_path);
@@ -353,12 +395,15 @@ int cmd_eval(int argc, char **argv)
     } else {
         printf("model %s, data %s: %zu examples in %.1f s\n", model_path,
                data_path, d.n, secs);
-        if (info.task == TRAIN_CLASSIFY)
+        if (info.task == TRAIN_CLASSIFY) {
             cls_metrics_print(&cm, stdout);
-        else if (info.task == TRAIN_EXTRACT)
+        } else if (info.task == TRAIN_EXTRACT) {
             span_metrics_print(&sm, stdout);
-        else
+            printf("\nA model that always answers none scores exact match "
+                   "%.4f here; F1 counts spans only.\n", none_share(&d));
+        } else {
             ppl_metrics_print(&pm, stdout);
+        }
     }
     rc = cli_finish_stdout("eval", CLI_EXIT_OK);
 done:

@@ -15,10 +15,11 @@
 #include "train/trainer.h"
 
 static volatile int stop_flag;
+static volatile sig_atomic_t stop_signal;
 
 static void on_signal(int sig)
 {
-    (void)sig;
+    stop_signal = sig;
     stop_flag = 1;
 }
 
@@ -50,13 +51,50 @@ static bool parse_targets(const char *s, unsigned *out)
     return bits != 0;
 }
 
+/* Turns the escapes \n, \t and \\ of a template typed in a shell into
+ * their characters; returns a new string. */
+static char *unescape(const char *s)
+{
+    char *out = malloc(strlen(s) + 1), *d = out;
+    if (!out)
+        return NULL;
+    for (; *s; s++) {
+        if (*s == '\\' && (s[1] == 'n' || s[1] == 't' || s[1] == '\\')) {
+            *d++ = s[1] == 'n' ? '\n' : s[1] == 't' ? '\t' : '\\';
+            s++;
+        } else {
+            *d++ = *s;
+        }
+    }
+    *d = '\0';
+    return out;
+}
+
+/* Returns what is wrong with a template, or NULL: it needs {text},
+ * {slot} only makes sense for extract, and other {names} are typos. */
+static const char *check_template(const char *t, train_task task)
+{
+    if (!strstr(t, "{text}"))
+        return "it has no {text}, so the model would never see the input";
+    if (task != TRAIN_EXTRACT && strstr(t, "{slot}"))
+        return "{slot} is only filled for --task extract";
+    for (const char *p = t; (p = strchr(p, '{')); p++)
+        if (strncmp(p, "{text}", 6) && strncmp(p, "{slot}", 6) &&
+            strncmp(p, "{context}", 9))
+            return "unknown placeholder; use {text}, {slot} or {context}";
+    return NULL;
+}
+
 int cmd_train(int argc, char **argv)
 {
     train_opts o;
     train_opts_default(&o);
     const char *task = "classify", *budget = NULL, *targets = NULL;
     const char *type = "f32", *labels = NULL;
-    int32_t vocab = 0;
+    int32_t vocab = -1;       /* -1: not given */
+    o.max_steps = -1;
+    o.shape = (tshape){.n_embd = -1, .n_layer = -1, .n_head = -1,
+                       .n_head_kv = -1, .n_ff = -1, .n_ctx = -1};
     float valid_fraction = (float)o.valid_fraction;
     bool no_plot = false;
     cli_option opts[] = {
@@ -87,7 +125,8 @@ int cmd_train(int argc, char **argv)
         {NULL, "--vocab-size", CLI_INT, &vocab, "N",
          "tokenizer vocabulary trained on the data (preset's)"},
         {NULL, "--template", CLI_STRING, &o.template_text, "TEXT",
-         "prompt template with {text} (and {slot}); default per task"},
+         "prompt template with {text}, {slot}, {context}; \\n is a "
+         "newline (default per task)"},
         {NULL, "--base", CLI_STRING, &o.base_path, "FILE",
          "fine-tune this GGUF instead of training from scratch"},
         {NULL, "--lora-rank", CLI_INT, &o.lora_rank, "N",
@@ -152,6 +191,8 @@ int cmd_train(int argc, char **argv)
     int rc = cli_parse(&cmd, argc, argv);
     if (rc >= 0)
         return rc;
+    const bool steps_given = o.max_steps != -1;
+    const bool vocab_given = vocab != -1;
     char **label_list = NULL;
     size_t n_labels = 0;
     if (!cli_parse_task(task, &o.task))
@@ -181,15 +222,61 @@ int cmd_train(int argc, char **argv)
     else
         return cli_usage_error("train", "--type %s: use f32 or f16 (then "
                                "roj quantize)", type);
-    if (o.epochs < 1 || o.batch_tokens < 16 || o.accum < 1 ||
-        o.n_threads < 0 || o.n_threads > 256 || !(o.lr > 0) || vocab < 0)
-        return cli_usage_error("train", "--epochs, --batch-tokens (>= 16), "
-                               "--accum and --lr must be positive, "
-                               "--threads 0 .. 256");
-    if (!(o.dropout >= 0.0f && o.dropout <= 0.9f) || !(o.lm_weight >= 0.0f))
-        return cli_usage_error("train", "--dropout must be 0 .. 0.9 and "
-                               "--lm-weight >= 0");
+    /* Each range check names its own option. */
+    const struct { bool bad; const char *msg; } checks[] = {
+        {o.epochs < 1, "--epochs must be at least 1"},
+        {steps_given && o.max_steps < 1, "--steps must be at least 1"},
+        {o.batch_tokens < 16, "--batch-tokens must be at least 16"},
+        {o.accum < 1, "--accum must be at least 1"},
+        {o.n_threads < 0 || o.n_threads > 256, "--threads must be 0 .. 256"},
+        {!(o.lr > 0), "--lr must be positive"},
+        {!(o.min_lr_frac >= 0 && o.min_lr_frac <= 1), "--min-lr must be 0 .. 1"},
+        {!(o.weight_decay >= 0), "--weight-decay must be >= 0"},
+        {!(o.clip >= 0), "--clip must be >= 0 (0 turns it off)"},
+        {vocab_given && vocab < 320,
+         "--vocab-size must be at least 320"},
+        {!(o.dropout >= 0.0f && o.dropout <= 0.9f), "--dropout must be 0 .. 0.9"},
+        {!(o.lm_weight >= 0.0f), "--lm-weight must be >= 0"},
+        {o.checkpoint_every < 0, "--checkpoint-every must be >= 0"},
+        {o.eval_every < 0, "--eval-every must be >= 0"},
+    };
+    for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++)
+        if (checks[i].bad)
+            return cli_usage_error("train", "%s", checks[i].msg);
+    /* Shape options given as 0 or less are mistakes, not "unset". */
+    const struct { int32_t v; const char *name; } dims[] = {
+        {o.shape.n_embd, "--n-embd"}, {o.shape.n_layer, "--n-layer"},
+        {o.shape.n_head, "--n-head"}, {o.shape.n_head_kv, "--n-head-kv"},
+        {o.shape.n_ff, "--n-ff"}, {o.shape.n_ctx, "--n-ctx"}};
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
+        if (dims[i].v != -1 && dims[i].v < 1)
+            return cli_usage_error("train", "%s must be at least 1",
+                                   dims[i].name);
+    int32_t *fields[] = {&o.shape.n_embd, &o.shape.n_layer, &o.shape.n_head,
+                         &o.shape.n_head_kv, &o.shape.n_ff, &o.shape.n_ctx};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        if (*fields[i] == -1)
+            *fields[i] = 0;   /* the preset's */
+    if (!steps_given)
+        o.max_steps = 0;
+    if (!vocab_given)
+        vocab = 0;
+    if (o.preset && !train_preset_find(o.preset))
+        return cli_usage_error("train", "--preset %s: use tiny, small, "
+                               "medium or large", o.preset);
     o.vocab_size = (uint32_t)vocab;
+    char *tmpl = NULL;
+    if (o.template_text) {
+        tmpl = unescape(o.template_text);
+        if (!tmpl)
+            return cli_usage_error("train", "out of memory");
+        const char *bad = check_template(tmpl, o.task);
+        if (bad) {
+            free(tmpl);
+            return cli_usage_error("train", "--template: %s", bad);
+        }
+        o.template_text = tmpl;
+    }
     if (labels) {
         char *copy = strdup(labels);
         for (char *save, *t = copy ? strtok_r(copy, ",", &save) : NULL; t;
@@ -214,9 +301,10 @@ int cmd_train(int argc, char **argv)
     for (size_t i = 0; i < n_labels; i++)
         free(label_list[i]);
     free(label_list);
+    free(tmpl);
     if (st == ROJ_ERR_ABORTED) {
         fprintf(stderr, "\nroj train: %s\n", roj_last_error());
-        return CLI_EXIT_INTERRUPTED;
+        return 128 + (stop_signal ? stop_signal : SIGINT);
     }
     if (st)
         return cli_runtime_error("train", "training failed");

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "model/model_internal.h"
 #include "roj/tokenizer.h"
 #include "train/trainer.h"
@@ -142,6 +143,25 @@ roj_status spec_prompt(const roj_model *model, const spec_info *info,
     return st;
 }
 
+/* Cuts a prompt that does not leave `reserve` positions free in the
+ * context, keeping its first token (BOS) and its end, where the question
+ * is, as training does. Warns once per process. */
+static void fit_prompt(const roj_context *ctx, roj_token *ids, size_t *n,
+                       size_t reserve)
+{
+    static int warned;
+    const size_t cap = (size_t)roj_context_n_ctx(ctx);
+    if (*n + reserve <= cap || cap <= reserve + 2)
+        return;
+    const size_t keep = cap - reserve;
+    memmove(ids + 1, ids + (*n - keep + 1), (keep - 1) * sizeof *ids);
+    *n = keep;
+    if (!warned++)
+        roj_log(ROJ_LOG_WARN, "a prompt longer than the context of %zu "
+                "tokens was cut at the front (others may follow); a larger "
+                "context (-c) keeps them whole", cap);
+}
+
 /* Softmax over the label tokens' logits. */
 static int32_t pick_label(const spec_info *info, const float *z, float *probs)
 {
@@ -183,6 +203,7 @@ static roj_status classify_by_choice(roj_context *ctx, const spec_info *info,
         if ((st = spec_prompt(model, info, texts[i], lens[i], NULL,
                               contexts ? contexts[i] : NULL, &ids, &nt)))
             break;
+        fit_prompt(ctx, ids, &nt, 16);
         roj_seq_truncate(ctx, 0, 0);
         roj_batch b = {.n_tokens = (int32_t)nt, .tokens = ids};
         st = roj_decode(ctx, &b);
@@ -235,6 +256,7 @@ roj_status spec_classify(roj_context *ctx, const spec_info *info,
             if ((st = spec_prompt(model, info, texts[i], lens[i], NULL,
                                   contexts ? contexts[i] : NULL, &ids, &nt)))
                 break;
+            fit_prompt(ctx, ids, &nt, 1);
             if (nb + (int64_t)nt > cap) {
                 free(ids);
                 if (nb == 0)
@@ -289,6 +311,7 @@ roj_status spec_extract(roj_context *ctx, const spec_info *info,
                                 &nt);
     if (st)
         return st;
+    fit_prompt(ctx, ids, &nt, 49);
     /* Keep the cached tokens this prompt starts with (never all of them:
      * the last prompt token must be decoded for its logits). */
     size_t keep = 0;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "gguf/gguf.h"
 #include "train/train_loop.h"
 
@@ -31,6 +32,9 @@ roj_status tloop_save(tloop *L, const char *path)
     if (!(st = gguf_writer_set_str(w, "general.type", "roj-checkpoint")) &&
         !(st = gguf_writer_set_u32(w, "roj.ckpt.version", CKPT_VERSION)) &&
         !(st = gguf_writer_set_str(w, "roj.ckpt.digest", L->digest)) &&
+        !(st = gguf_writer_set_str(w, "roj.ckpt.options", L->options)) &&
+        !(st = gguf_writer_set_u32(w, "roj.ckpt.threads",
+                                   (uint32_t)L->n_threads)) &&
         !(st = gguf_writer_set_u64(w, "roj.ckpt.step", (uint64_t)p->step)) &&
         !(st = gguf_writer_set_u64(w, "roj.ckpt.epoch", (uint64_t)p->epoch)) &&
         !(st = gguf_writer_set_u64(w, "roj.ckpt.cursor",
@@ -89,6 +93,54 @@ static roj_status get_u64(const gguf_file *f, const char *key, int64_t *out)
     return st;
 }
 
+/* Finds field key (klen bytes, '=' included) in a list of fields
+ * separated by OPT_SEP; returns its value and length, or NULL. */
+#define OPT_SEP '\037'
+
+static const char *find_field(const char *list, size_t n, const char *key,
+                              size_t klen, size_t *vlen)
+{
+    const char *p = list, *end = list + n;
+    while (p < end) {
+        const char *sep = memchr(p, OPT_SEP, (size_t)(end - p));
+        const char *fe = sep ? sep : end;
+        if ((size_t)(fe - p) >= klen && !memcmp(p, key, klen)) {
+            *vlen = (size_t)(fe - p) - klen;
+            return p + klen;
+        }
+        p = fe + 1;
+    }
+    return NULL;
+}
+
+/* Names the key=value fields that differ between the option lists of the
+ * checkpoint and of this run, e.g. "lr was 0.001, now 0.003". */
+static void options_diff(const char *old, size_t olen, const char *now,
+                         char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    const char *p = old, *end = old + olen;
+    while (p < end && n + 100 < cap) {
+        const char *sep = memchr(p, OPT_SEP, (size_t)(end - p));
+        const char *fe = sep ? sep : end;
+        const char *eq = memchr(p, '=', (size_t)(fe - p));
+        if (eq) {
+            const size_t klen = (size_t)(eq - p) + 1;
+            const size_t ovlen = (size_t)(fe - eq - 1);
+            size_t nvlen = 0;
+            const char *nv = find_field(now, strlen(now), p, klen, &nvlen);
+            if (!nv || nvlen != ovlen || memcmp(nv, eq + 1, ovlen))
+                n += (size_t)snprintf(
+                    out + n, cap - n, "%s%.*s was %.*s, now %.*s",
+                    n ? "; " : "", (int)(klen - 1), p,
+                    (int)(ovlen > 24 ? 24 : ovlen), eq + 1,
+                    (int)(nvlen > 24 ? 24 : nvlen), nv ? nv : "?");
+        }
+        p = fe + 1;
+    }
+}
+
 roj_status tloop_load(tloop *L, const char *path)
 {
     gguf_file *f;
@@ -110,12 +162,25 @@ roj_status tloop_load(tloop *L, const char *path)
         goto done;
     }
     if (dlen != strlen(L->digest) || memcmp(digest, L->digest, dlen)) {
+        const char *old = NULL;
+        size_t olen = 0;
+        char diff[512] = "";
+        if (!gguf_get_str(f, "roj.ckpt.options", &old, &olen))
+            options_diff(old, olen, L->options, diff, sizeof diff);
         st = roj_error(ROJ_ERR_INVALID_ARG,
-                       "%s: checkpoint belongs to another run (data, model "
-                       "shape or training options differ); start again "
-                       "without --resume or use the same options", path);
+                       "%s: checkpoint belongs to another run (%s); resume "
+                       "with the options it was made with, or delete it to "
+                       "start over", path,
+                       diff[0] ? diff : "data, model shape or options "
+                                        "differ");
         goto done;
     }
+    uint32_t threads = 0;
+    if (!gguf_get_u32(f, "roj.ckpt.threads", &threads) &&
+        (int)threads != L->n_threads)
+        roj_log(ROJ_LOG_WARN, "%s was made with %u threads, this run has "
+                "%d: the result may differ in the last bits from an "
+                "uninterrupted run", path, threads, L->n_threads);
     if ((st = get_u64(f, "roj.ckpt.step", &p.step)) ||
         (st = get_u64(f, "roj.ckpt.epoch", &p.epoch)) ||
         (st = get_u64(f, "roj.ckpt.cursor", &p.cursor)) ||

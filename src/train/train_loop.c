@@ -251,11 +251,14 @@ static void progress(const tloop *L, double loss, double tok_s,
     bar[20] = '\0';
     fmt_time(eta, sizeof eta,
              step_s * (double)(L->pos.total_steps - L->pos.step));
+    char acc[32] = "-";
+    if (L->n_ev)
+        snprintf(acc, sizeof acc, "%.3f", L->last_valid_acc);
     fprintf(stderr, "%sstep %lld/%lld [%s] %4.1f%% epoch %lld loss %.4f "
-            "val_acc %.3f %.0f tok/s ETA %s%s", tty ? "\r" : "",
+            "val_acc %s %.0f tok/s ETA %s%s", tty ? "\r" : "",
             (long long)L->pos.step, (long long)L->pos.total_steps, bar,
-            100 * frac, (long long)L->pos.epoch + 1, loss,
-            L->last_valid_acc, tok_s, eta, tty && !final ? "   " : "\n");
+            100 * frac, (long long)L->pos.epoch + 1, loss, acc, tok_s, eta,
+            tty && !final ? "   " : "\n");
     fflush(stderr);
 }
 
@@ -306,7 +309,7 @@ static void metrics_line(tloop *L, const char *kind, double loss,
     if (!strcmp(kind, "train"))
         fprintf(L->metrics, "{\"kind\":\"train\",\"step\":%lld,\"epoch\":"
                 "%lld,\"loss\":%.6f,\"lr\":%.6g,\"tokens_per_s\":%.1f}\n",
-                (long long)L->pos.step, (long long)L->pos.epoch, loss, lr,
+                (long long)L->pos.step, (long long)L->pos.epoch + 1, loss, lr,
                 extra);
     else
         fprintf(L->metrics, "{\"kind\":\"valid\",\"step\":%lld,\"loss\":"

@@ -40,8 +40,11 @@ typedef struct tloop {
     float *ev_step, *ev_loss, *ev_acc;
     int64_t n_ev, ev_cap;
     double best_valid_acc, last_valid_acc, last_valid_loss;
-    /* checkpoint identity: hash of everything that must not change */
+    /* checkpoint identity: "key=value ..." of everything that must not
+     * change, and its hash */
+    char options[2048];
     char digest[65];
+    int n_threads;
     /* set by train_setup for checkpoints: writes tokenizer keys */
     roj_status (*write_meta)(void *ctx, gguf_writer *w);
     void *meta_ctx;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/error.h"
@@ -198,17 +199,11 @@ done:
     return st;
 }
 
-static roj_status build_model(tsetup *s)
+/* The from-scratch shape: the preset with the explicit dimensions over
+ * it, checked (n_vocab stays 0 until the tokenizer exists). */
+static roj_status resolve_shape(const train_opts *o, tshape *out,
+                                uint32_t *vocab_size)
 {
-    const train_opts *o = s->o;
-    roj_status st;
-    if (o->base_path) {
-        if ((st = roj_model_open(o->base_path, &s->base)))
-            return st;
-        s->vocab = (roj_vocab *)roj_model_vocab(s->base);
-        return tmodel_from_model(s->base, o->lora_rank, o->lora_alpha,
-                                 o->lora_targets, o->seed, &s->m);
-    }
     const train_preset *p = train_preset_find(o->preset ? o->preset
                                                         : "small");
     if (!p)
@@ -230,13 +225,44 @@ static roj_status build_model(tsetup *s)
         hp.n_ff = x->n_ff;
     if (x->n_ctx > 0)
         hp.n_ctx = x->n_ctx;
-    if (hp.n_head <= 0 || hp.n_embd % hp.n_head)
+    if (hp.n_embd % hp.n_head)
         return roj_error(ROJ_ERR_RANGE,
                          "--n-embd %d is not a multiple of --n-head %d",
                          (int)hp.n_embd, (int)hp.n_head);
+    if (hp.n_head % hp.n_head_kv)
+        return roj_error(ROJ_ERR_RANGE,
+                         "--n-head %d is not a multiple of --n-head-kv %d",
+                         (int)hp.n_head, (int)hp.n_head_kv);
     hp.head_dim = hp.n_embd / hp.n_head;
-    if ((st = train_tokenizer(s, o->vocab_size ? o->vocab_size
-                                               : p->vocab_size)))
+    if (hp.head_dim % 2)
+        return roj_error(ROJ_ERR_RANGE,
+                         "--n-embd / --n-head = %d must be even (RoPE "
+                         "rotates pairs)", (int)hp.head_dim);
+    tshape probe = hp;
+    probe.n_vocab = 256;
+    roj_status st = tshape_check(&probe);
+    if (st)
+        return st;
+    *out = hp;
+    *vocab_size = o->vocab_size ? o->vocab_size : p->vocab_size;
+    return ROJ_OK;
+}
+
+static roj_status build_model(tsetup *s)
+{
+    const train_opts *o = s->o;
+    roj_status st;
+    if (o->base_path) {
+        if ((st = roj_model_open(o->base_path, &s->base)))
+            return st;
+        s->vocab = (roj_vocab *)roj_model_vocab(s->base);
+        return tmodel_from_model(s->base, o->lora_rank, o->lora_alpha,
+                                 o->lora_targets, o->seed, &s->m);
+    }
+    tshape hp;
+    uint32_t vocab_size;
+    if ((st = resolve_shape(o, &hp, &vocab_size)) ||
+        (st = train_tokenizer(s, vocab_size)))
         return st;
     hp.n_vocab = roj_vocab_n_tokens(s->vocab);
     return tmodel_init(&hp, o->seed, &s->m);
@@ -294,20 +320,23 @@ static void hex(char *out, const uint8_t *d, size_t n)
         snprintf(out + 2 * i, 3, "%02x", d[i]);
 }
 
-/* Identity of a run: what a checkpoint must agree with to be resumed. */
-static void run_digest(tsetup *s, char out[65])
+/* Identity of a run: what a checkpoint must agree with to be resumed, as
+ * key=value fields separated by the byte 037 (so a template may hold
+ * spaces), and its hash. */
+static void run_digest(tsetup *s, char out[65], char *opts, size_t cap)
 {
     const train_opts *o = s->o;
     const tshape *h = &s->m->hp;
     char data_hex[65], buf[2048];
     hex(data_hex, s->data.digest, 32);
     int n = snprintf(buf, sizeof buf,
-                     "v1 data=%s task=%d shape=%d,%d,%d,%d,%d,%d,%d,%d "
-                     "lm=%.9g do=%.9g lr=%.9g wd=%.9g clip=%.9g minlr=%.9g "
-                     "warm=%lld "
-                     "ep=%d steps=%lld bt=%d acc=%d seed=%llu thr=%d "
-                     "lora=%d,%.9g,%u base=%s valid=%s,%.9g tmpl=%s ctx=%s "
-                     "ntr=%zu",
+                     "v1\037data=%s\037task=%d\037"
+                     "shape=%d,%d,%d,%d,%d,%d,%d,%d\037lm=%.9g\037"
+                     "do=%.9g\037lr=%.9g\037wd=%.9g\037clip=%.9g\037"
+                     "minlr=%.9g\037warm=%lld\037ep=%d\037steps=%lld\037"
+                     "bt=%d\037acc=%d\037seed=%llu\037"
+                     "lora=%d,%.9g,%u\037base=%s\037valid=%s,%.9g\037"
+                     "tmpl=%s\037ctx=%s\037ntr=%zu",
                      data_hex, (int)o->task, h->n_vocab, h->n_embd,
                      h->n_layer, h->n_head, h->n_head_kv, h->n_ff, h->n_ctx,
                      (int)h->tied, (double)o->lm_weight,
@@ -316,7 +345,7 @@ static void run_digest(tsetup *s, char out[65])
                      (double)o->clip, (double)o->min_lr_frac,
                      (long long)o->warmup, o->epochs,
                      (long long)o->max_steps, (int)o->batch_tokens, o->accum,
-                     (unsigned long long)o->seed, pool_size(s->pool),
+                     (unsigned long long)o->seed,
                      o->lora_rank, (double)o->lora_alpha, o->lora_targets,
                      o->base_path ? o->base_path : "-",
                      o->valid_path ? o->valid_path : "-", o->valid_fraction,
@@ -326,6 +355,7 @@ static void run_digest(tsetup *s, char out[65])
     uint8_t d[32];
     sha256(buf, (size_t)n, d);
     hex(out, d, 32);
+    snprintf(opts, cap, "%s", buf);
 }
 
 /* Tokenizer keys: the trained BPE or the base model's own. */
@@ -370,11 +400,14 @@ static roj_status write_roj_meta(tsetup *s, gguf_writer *w)
         (st = gguf_writer_set_f32(w, "roj.train.seconds",
                                   (float)s->L.pos.seconds)) ||
         (st = gguf_writer_set_u64(w, "roj.train.seed", o->seed)) ||
-        (st = gguf_writer_set_f32(w, "roj.valid.accuracy",
-                                  (float)s->L.last_valid_acc)) ||
-        (st = gguf_writer_set_f32(w, "roj.valid.loss",
-                                  (float)s->L.last_valid_loss)) ||
         (st = gguf_writer_set_u64(w, "roj.valid.examples", s->n_va)))
+        return st;
+    /* Without a validation set there is no score to record. */
+    if (s->n_va &&
+        ((st = gguf_writer_set_f32(w, "roj.valid.accuracy",
+                                   (float)s->L.last_valid_acc)) ||
+         (st = gguf_writer_set_f32(w, "roj.valid.loss",
+                                   (float)s->L.last_valid_loss))))
         return st;
     if (d->n_labels &&
         (st = gguf_writer_set_arr_str(w, o->task == TRAIN_EXTRACT
@@ -503,7 +536,8 @@ static void plot_curves(tsetup *s)
 {
     const tloop *L = &s->L;
     const int64_t n = L->pos.step;
-    if (n < 2 || s->o->quiet || s->o->no_plot)
+    /* -q silences the chart, not a PNG the user asked for. */
+    if (n < 2 || s->o->no_plot || (s->o->quiet && !s->o->plot_path))
         return;
     double *x = malloc((size_t)n * sizeof *x);
     double *y = malloc((size_t)n * sizeof *y);
@@ -526,7 +560,7 @@ static void plot_curves(tsetup *s)
                                      "step", "loss (nats)", ser, ns);
             if (st)
                 roj_log(ROJ_LOG_WARN, "%s", roj_last_error());
-            else
+            else if (!s->o->quiet)
                 fprintf(stderr, "loss curve: %s\n", s->o->plot_path);
         } else {
             plot_terminal(stderr, "loss", ser, ns, 60, 12);
@@ -540,6 +574,9 @@ static void plot_curves(tsetup *s)
 
 static void setup_free(tsetup *s)
 {
+    if (s->label_token_text)
+        for (size_t i = 0; i < s->data.n_labels; i++)
+            free(s->label_token_text[i]);
     tenc_free(&s->enc_tr);
     tenc_free(&s->enc_va);
     train_data_free(&s->data);
@@ -550,10 +587,6 @@ static void setup_free(tsetup *s)
         roj_vocab_free(s->vocab);
         bpe_trained_free(s->bpe);
     }
-    if (s->label_token_text)
-        for (size_t i = 0; i < s->data.n_labels + 0 && s->label_token_text[i];
-             i++)
-            free(s->label_token_text[i]);
     free(s->label_token_text);
     free(s->label_tokens);
     tmodel_free(s->m);
@@ -598,7 +631,91 @@ static roj_status prepare_loop(tsetup *s)
                                        ? o->warmup
                                        : L->pos.total_steps / 20 + 1,
                          .total = L->pos.total_steps};
-    run_digest(s, L->digest);
+    run_digest(s, L->digest, L->options, sizeof L->options);
+    L->n_threads = pool_size(s->pool);
+    return ROJ_OK;
+}
+
+/* Whether two paths name the same file: by device and inode when both
+ * exist, else by spelling. */
+static bool same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (!a || !b)
+        return false;
+    if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    return strcmp(a, b) == 0;
+}
+
+/* The folder of path must exist and be writable, so a long run does not
+ * end in "cannot create". */
+static roj_status check_writable(const char *path, const char *what)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return roj_error(ROJ_ERR_IO, "%s %s: folder %s does not exist; "
+                         "create it first", what, path, dir);
+    if (access(dir, W_OK) != 0)
+        return roj_error(ROJ_ERR_IO, "%s %s: folder %s is not writable",
+                         what, path, dir);
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return roj_error(ROJ_ERR_IO, "%s %s is a folder; give a file name",
+                         what, path);
+    return ROJ_OK;
+}
+
+/* Outputs must not overwrite inputs or each other, and their folders must
+ * be writable; an old checkpoint is only taken with --resume. */
+static roj_status check_paths(const train_opts *o)
+{
+    const struct { const char *path, *what; } out[] = {
+        {o->out_path, "--out"}, {o->checkpoint_path, "--checkpoint"},
+        {o->metrics_path, "--metrics"}, {o->plot_path, "--plot"}};
+    const struct { const char *path, *what; } in[] = {
+        {o->data_path, "--data"}, {o->valid_path, "--valid"},
+        {o->base_path, "--base"}};
+    const size_t n_out = sizeof out / sizeof out[0];
+    for (size_t i = 0; i < n_out; i++) {
+        if (!out[i].path)
+            continue;
+        roj_status st = check_writable(out[i].path, out[i].what);
+        if (st)
+            return st;
+        for (size_t j = 0; j < sizeof in / sizeof in[0]; j++)
+            if (same_file(out[i].path, in[j].path))
+                return roj_error(ROJ_ERR_INVALID_ARG,
+                                 "%s %s is the %s file; writing it would "
+                                 "destroy that input: choose another name",
+                                 out[i].what, out[i].path, in[j].what);
+        for (size_t j = i + 1; j < n_out; j++)
+            if (same_file(out[i].path, out[j].path))
+                return roj_error(ROJ_ERR_INVALID_ARG,
+                                 "%s and %s are the same file %s: give "
+                                 "each its own name", out[i].what,
+                                 out[j].what, out[i].path);
+    }
+    struct stat st;
+    const bool have_ckpt = stat(o->checkpoint_path, &st) == 0;
+    if (o->resume && !have_ckpt)
+        return roj_error(ROJ_ERR_NOT_FOUND,
+                         "--resume: no checkpoint %s to continue; start "
+                         "without --resume (or give --checkpoint FILE)",
+                         o->checkpoint_path);
+    if (!o->resume && have_ckpt)
+        return roj_error(ROJ_ERR_INVALID_ARG,
+                         "checkpoint %s exists from an interrupted run: add "
+                         "--resume to continue it, or delete it to start "
+                         "over", o->checkpoint_path);
     return ROJ_OK;
 }
 
@@ -620,7 +737,13 @@ roj_status train_run(const train_opts *o)
                   : cores < 1      ? 1
                   : cores > 8      ? 8
                                    : (int)cores;
-    roj_status st = pool_create(threads, &s.pool);
+    roj_status st = check_paths(&local);
+    tshape probe;
+    uint32_t vs;
+    if (!st && !o->base_path)
+        st = resolve_shape(o, &probe, &vs);
+    if (!st)
+        st = pool_create(threads, &s.pool);
     if (!st)
         st = load_data(&s);
     if (!st)
@@ -655,11 +778,15 @@ roj_status train_run(const train_opts *o)
         st = write_output(&s);
     if (!st) {
         plot_curves(&s);
-        if (!o->quiet)
+        if (!o->quiet && s.n_va)
             fprintf(stderr, "wrote %s: validation accuracy %.4f, loss "
                     "%.4f, %lld steps in %.1f s\n", o->out_path,
                     s.L.last_valid_acc, s.L.last_valid_loss,
                     (long long)s.L.pos.step, s.L.pos.seconds);
+        else if (!o->quiet)
+            fprintf(stderr, "wrote %s: no validation set, %lld steps in "
+                    "%.1f s\n", o->out_path, (long long)s.L.pos.step,
+                    s.L.pos.seconds);
         remove(local.checkpoint_path);
     }
     setup_free(&s);
