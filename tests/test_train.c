@@ -405,6 +405,57 @@ static void test_context_field(void **state)
     free(filled);
 }
 
+static void test_augment_spans(void **state)
+{
+    (void)state;
+    const char *json = tmp(0, "aug.jsonl");
+    FILE *f = fopen(json, "w");
+    fprintf(f, "{\"text\": \"book for Anna Smith at 7:30\", \"labels\": ["
+            "{\"slot\": \"first\", \"valueSpan\": {\"startIndex\": 9, "
+            "\"endIndex\": 13}}, {\"slot\": \"time\", \"valueSpan\": "
+            "{\"startIndex\": 23, \"endIndex\": 27}}]}\n"
+            "{\"text\": \"no spans\"}\n");
+    fclose(f);
+    train_data_opts o = {.task = TRAIN_EXTRACT};
+    train_dataset d;
+    assert_int_equal(train_data_load(json, &o, &d), ROJ_OK);
+    assert_int_equal(d.n, 4);   /* 2 records x 2 slots */
+    size_t idx[4] = {0, 1, 2, 3};
+    train_example *ex;
+    char **owned;
+    size_t n, n_owned;
+    assert_int_equal(train_augment_spans(&d, idx, 4, 3, 9, &ex, &n, &owned,
+                                         &n_owned), ROJ_OK);
+    /* The labeled record gets 3 copies of its 2 examples; the other none. */
+    assert_int_equal(n, 4 + 3 * 2);
+    assert_int_equal(n_owned, 3);
+    for (size_t i = 0; i < n; i++) {
+        if (!ex[i].target)
+            continue;
+        assert_int_equal(ex[i].target_len,
+                         (size_t)(ex[i].span_end - ex[i].span_start));
+        assert_memory_equal(ex[i].text + ex[i].span_start, ex[i].target,
+                            ex[i].target_len);
+    }
+    /* Copies keep the words around the spans and change the span words. */
+    for (size_t i = 2; i < n; i++) {
+        if (ex[i].text == d.ex[0].text || ex[i].text == d.ex[2].text)
+            continue;
+        assert_non_null(strstr(ex[i].text, "book for "));
+        assert_non_null(strstr(ex[i].text, " Smith at "));
+        assert_null(strstr(ex[i].text, "Anna"));
+        if (ex[i].target && strcmp(d.labels[ex[i].label], "time") == 0) {
+            assert_int_equal(ex[i].target_len, 4);   /* "7:30" shape */
+            assert_int_equal(ex[i].target[1], ':');
+        }
+    }
+    for (size_t i = 0; i < n_owned; i++)
+        free(owned[i]);
+    free(owned);
+    free(ex);
+    train_data_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -414,6 +465,7 @@ int main(void)
         cmocka_unit_test(test_bad_data),
         cmocka_unit_test(test_extract_and_lora),
         cmocka_unit_test(test_context_field),
+        cmocka_unit_test(test_augment_spans),
     };
     return test_run_group(tests, NULL, NULL);
 }

@@ -151,6 +151,9 @@ int cmd_train(int argc, char **argv)
          "AdamW weight decay (0.1)"},
         {NULL, "--dropout", CLI_FLOAT, &o.dropout, "P",
          "residual dropout probability, 0 .. 0.9 (0)"},
+        {NULL, "--augment", CLI_INT, &o.augment, "N",
+         "extract: N copies of each labeled text with made-up span words "
+         "(0)"},
         {NULL, "--lm-weight", CLI_FLOAT, &o.lm_weight, "F",
          "also predict the input's own tokens, at this loss weight (0)"},
         {NULL, "--clip", CLI_FLOAT, &o.clip, "F",
@@ -228,6 +231,7 @@ int cmd_train(int argc, char **argv)
         {steps_given && o.max_steps < 1, "--steps must be at least 1"},
         {o.batch_tokens < 16, "--batch-tokens must be at least 16"},
         {o.accum < 1, "--accum must be at least 1"},
+        {o.augment < 0 || o.augment > 100, "--augment must be 0 .. 100"},
         {o.n_threads < 0 || o.n_threads > 256, "--threads must be 0 .. 256"},
         {!(o.lr > 0), "--lr must be positive"},
         {!(o.min_lr_frac >= 0 && o.min_lr_frac <= 1), "--min-lr must be 0 .. 1"},

@@ -81,6 +81,9 @@ typedef struct tsetup {
     int32_t *label_tokens;
     char **label_token_text;
     tenc enc_tr, enc_va;
+    train_example *aug;        /* augmented training examples, or NULL */
+    char **aug_text;
+    size_t n_aug, n_aug_text;
     roj_pool *pool;
     tloop L;
     char *ckpt_path;
@@ -294,8 +297,24 @@ static roj_status encode(tsetup *s)
                       .label_tokens = s->label_tokens,
                       .labels = (const char *const *)s->data.labels,
                       .n_ctx = s->m->hp.n_ctx};
-    roj_status st = tenc_build(&spec, &s->data, s->tr_idx, s->n_tr,
-                               &s->enc_tr);
+    roj_status st;
+    if (o->task == TRAIN_EXTRACT && o->augment > 0) {
+        if ((st = train_augment_spans(&s->data, s->tr_idx, s->n_tr,
+                                      o->augment, o->seed, &s->aug,
+                                      &s->n_aug, &s->aug_text,
+                                      &s->n_aug_text)))
+            return st;
+        train_dataset view = s->data;
+        view.ex = s->aug;
+        view.n = s->n_aug;
+        st = tenc_build(&spec, &view, NULL, s->n_aug, &s->enc_tr);
+        if (!st && !o->quiet)
+            fprintf(stderr, "augmentation: %zu training examples with "
+                    "%zu made-up copies of labeled texts\n", s->n_aug,
+                    s->n_aug_text);
+    } else {
+        st = tenc_build(&spec, &s->data, s->tr_idx, s->n_tr, &s->enc_tr);
+    }
     if (st)
         return st;
     const train_dataset *vd = o->valid_path ? &s->vdata : &s->data;
@@ -332,7 +351,7 @@ static void run_digest(tsetup *s, char out[65], char *opts, size_t cap)
     int n = snprintf(buf, sizeof buf,
                      "v1\037data=%s\037task=%d\037"
                      "shape=%d,%d,%d,%d,%d,%d,%d,%d\037lm=%.9g\037"
-                     "do=%.9g\037lr=%.9g\037wd=%.9g\037clip=%.9g\037"
+                     "do=%.9g\037aug=%d\037lr=%.9g\037wd=%.9g\037clip=%.9g\037"
                      "minlr=%.9g\037warm=%lld\037ep=%d\037steps=%lld\037"
                      "bt=%d\037acc=%d\037seed=%llu\037"
                      "lora=%d,%.9g,%u\037base=%s\037valid=%s,%.9g\037"
@@ -340,7 +359,7 @@ static void run_digest(tsetup *s, char out[65], char *opts, size_t cap)
                      data_hex, (int)o->task, h->n_vocab, h->n_embd,
                      h->n_layer, h->n_head, h->n_head_kv, h->n_ff, h->n_ctx,
                      (int)h->tied, (double)o->lm_weight,
-                     (double)o->dropout, (double)o->lr,
+                     (double)o->dropout, o->augment, (double)o->lr,
                      (double)o->weight_decay,
                      (double)o->clip, (double)o->min_lr_frac,
                      (long long)o->warmup, o->epochs,
@@ -579,6 +598,10 @@ static void setup_free(tsetup *s)
             free(s->label_token_text[i]);
     tenc_free(&s->enc_tr);
     tenc_free(&s->enc_va);
+    for (size_t i = 0; i < s->n_aug_text; i++)
+        free(s->aug_text[i]);
+    free(s->aug_text);
+    free(s->aug);
     train_data_free(&s->data);
     train_data_free(&s->vdata);
     free(s->tr_idx);

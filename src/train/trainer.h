@@ -53,6 +53,7 @@ typedef struct train_opts {
     int accum;                     /* micro-batches per step */
     float lr, min_lr_frac, weight_decay, clip;
     float dropout;                 /* residual dropout probability */
+    int augment;                   /* extract: made-up copies per text */
     float lm_weight;               /* weight of the prompt tokens as extra
                                       language-model targets; 0 = off */
     int64_t warmup;
@@ -117,6 +118,15 @@ typedef struct tenc_spec {
 roj_status tenc_build(const tenc_spec *spec, const train_dataset *d,
                       const size_t *idx, size_t n, tenc *out);
 void tenc_free(tenc *e);
+
+/* Extract augmentation (train_augment.c): returns the examples of idx
+ * followed, after each record that labels a span, by `copies` copies of
+ * it whose span words are replaced by made-up words of the same shape.
+ * *out and the strings in *owned are new; the caller frees them. */
+roj_status train_augment_spans(const train_dataset *d, const size_t *idx,
+                               size_t n, int copies, uint64_t seed,
+                               train_example **out, size_t *n_out,
+                               char ***owned, size_t *n_owned);
 
 /* Fills a template: {text}, {slot} and {context} are replaced (context
  * empty here); returns a new string the caller frees. */
