@@ -241,7 +241,7 @@ static roj_status run_steps(const bench_opts *o, tmodel *m, tgraph *g,
 
         /* The gradients are sums over the targets: scale to the mean. */
         const float scale = 1.0f / (float)b->n_tgt;
-        volatile double norm = optim_grad_norm(m) * scale;
+        volatile double norm = optim_grad_norm(m, pool) * scale;
         (void)norm;
         optim_step(&cfg, m, mom, vel, step + 1, optim_lr(&cfg, step), scale,
                    pool);

@@ -163,6 +163,17 @@ static void test_xent_grad(void **state)
             s += exp(z[r * V + i]);
         assert_float_equal(loss[r], log(s) - z[r * V + t[r]], 1e-5);
     }
+    /* Softmax of large and tiny logits stays finite and exact enough. */
+    float big[2 * V], lb[2];
+    int32_t tb[2] = {1, 2};
+    for (int i = 0; i < 2 * V; i++)
+        big[i] = i < V ? 80.0f + (float)i : -90.0f - (float)i;
+    tops_xent(big, lb, tb, NULL, V, 0.0f, 0, 2);
+    assert_true(isfinite(lb[0]) && isfinite(lb[1]));
+    double s0 = 0;
+    for (int i = 0; i < V; i++)
+        s0 += exp((double)i - (V - 1));
+    assert_float_equal(lb[0], log(s0) - (1.0 - (V - 1)), 1e-4);
     const float h = 1e-2f;
     for (int i = 0; i < NR * V; i++) {
         float tmp[NR * V], lr[NR];

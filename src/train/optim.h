@@ -25,8 +25,9 @@ typedef struct optim_cfg {
 /* Learning rate of step (0-based). */
 float optim_lr(const optim_cfg *c, int64_t step);
 
-/* L2 norm of all gradients (summed in double, in a fixed order). */
-double optim_grad_norm(const tmodel *m);
+/* L2 norm of all gradients, split over pool (may be NULL) in a fixed
+ * order, so the result depends only on the thread count. */
+double optim_grad_norm(const tmodel *m, roj_pool *pool);
 
 /* One AdamW update of every trainable value with the current gradients
  * (scaled by grad_scale, the clipping factor); t is the 1-based update

@@ -411,7 +411,7 @@ roj_status tloop_run(tloop *L)
         if (st)
             break;
         const float inv = (float)(1.0 / w_sum);
-        const double norm = optim_grad_norm(L->m) * inv;
+        const double norm = optim_grad_norm(L->m, L->pool) * inv;
         float scale = inv;
         if (o->clip > 0 && norm > o->clip)
             scale *= (float)(o->clip / norm);

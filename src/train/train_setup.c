@@ -351,7 +351,8 @@ static void run_digest(tsetup *s, char out[65], char *opts, size_t cap)
     int n = snprintf(buf, sizeof buf,
                      "v1\037data=%s\037task=%d\037"
                      "shape=%d,%d,%d,%d,%d,%d,%d,%d\037lm=%.9g\037"
-                     "do=%.9g\037aug=%d\037lr=%.9g\037wd=%.9g\037clip=%.9g\037"
+                     "do=%.9g\037aug=%d\037lr=%.9g\037wd=%.9g\037"
+                     "clip=%.9g\037"
                      "minlr=%.9g\037warm=%lld\037ep=%d\037steps=%lld\037"
                      "bt=%d\037acc=%d\037seed=%llu\037"
                      "lora=%d,%.9g,%u\037base=%s\037valid=%s,%.9g\037"
@@ -793,7 +794,7 @@ roj_status train_run(const train_opts *o)
                 "%d wide, vocab %d); %zu training and %zu validation "
                 "examples; %lld steps\n", (long long)s.m->n_params,
                 (int)s.m->hp.n_layer, (int)s.m->hp.n_embd,
-                (int)s.m->hp.n_vocab, s.n_tr, s.n_va,
+                (int)s.m->hp.n_vocab, s.enc_tr.n, s.n_va,
                 (long long)s.L.pos.total_steps);
     if (!st)
         st = tloop_run(&s.L);
