@@ -72,14 +72,16 @@ static void update_range(const step_job *j, const ttensor *t, int64_t b,
     const float decay = t->decay ? j->lr * c->weight_decay : 0.0f;
     const float b1 = c->beta1, b2 = c->beta2, gs = j->grad_scale;
     const float inv_bc1 = 1.0f / j->bc1, inv_bc2 = 1.0f / j->bc2;
-    /* Plain element-wise arithmetic, so the compiler vectorizes it. */
+    const float lr = j->lr, eps = c->eps;
+    /* Plain element-wise arithmetic on locals, so the compiler vectorizes
+     * it. */
     for (int64_t i = b; i < e; i++) {
         const float gi = g[i] * gs;
         const float m = b1 * mom[i] + (1.0f - b1) * gi;
         const float v = b2 * vel[i] + (1.0f - b2) * gi * gi;
         mom[i] = m;
         vel[i] = v;
-        p[i] -= j->lr * (m * inv_bc1) / (sqrtf(v * inv_bc2) + c->eps) +
+        p[i] -= lr * (m * inv_bc1) / (sqrtf(v * inv_bc2) + eps) +
                 decay * p[i];
     }
 }
