@@ -362,3 +362,8 @@ roj_status metrics_log_close(metrics_log *log)
     free(log);
     return st;
 }
+
+void progress_set_total(progress *p, uint64_t total_steps)
+{
+    p->total_steps = total_steps;
+}

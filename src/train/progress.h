@@ -62,6 +62,10 @@ typedef struct progress progress;
 roj_status progress_create(FILE *f, uint64_t total_steps, progress_mode mode,
                            double interval_s, progress **out);
 
+/* Changes the step count the bar and ETA are measured against (a time
+ * budget can shorten a run after it started). */
+void progress_set_total(progress *p, uint64_t total_steps);
+
 /* Records an update and prints the line when it is due: at most every
  * 0.1 s on a terminal, every interval otherwise, and always on the first
  * update. */

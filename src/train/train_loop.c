@@ -2,11 +2,11 @@
  * periodic validation, checkpoints and progress (see train_loop.h). */
 #include "train/train_loop.h"
 
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -221,45 +221,24 @@ void tloop_free_scratch(tloop *L)
     L->vgraph_len = 0;
 }
 
-/* ---- progress -------------------------------------------------------- */
+/* ---- progress ------------------------------------------------------- */
 
-static void fmt_time(char *buf, size_t cap, double s)
+static void show_progress(const tloop *L, double loss, uint64_t tokens,
+                          bool final)
 {
-    if (s < 0 || !isfinite(s))
-        snprintf(buf, cap, "?");
-    else if (s >= 3600)
-        snprintf(buf, cap, "%dh%02dm", (int)(s / 3600),
-                 (int)fmod(s / 60, 60));
-    else
-        snprintf(buf, cap, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
-}
-
-static void progress(const tloop *L, double loss, double tok_s,
-                     double step_s, bool final)
-{
-    static double last;
-    const bool tty = isatty(2);
-    const double t = now_s();
-    if (L->o->quiet || (!final && !tty && t - last < 10.0) ||
-        (!final && tty && t - last < 0.2))
+    if (!L->prog)
         return;
-    last = t;
-    const double frac = (double)L->pos.step / (double)L->pos.total_steps;
-    char bar[21], eta[32];
-    for (int i = 0; i < 20; i++)
-        bar[i] = i < (int)(frac * 20) ? '#' : '.';
-    bar[20] = '\0';
-    fmt_time(eta, sizeof eta,
-             step_s * (double)(L->pos.total_steps - L->pos.step));
-    char acc[32] = "-";
+    progress_info info = progress_info_empty((uint64_t)L->pos.step);
+    info.epoch = (double)L->pos.epoch +
+                 (double)L->pos.cursor / (double)L->train->n;
+    info.loss = loss;
+    info.tokens = tokens;
     if (L->n_ev)
-        snprintf(acc, sizeof acc, "%.3f", L->last_valid_acc);
-    fprintf(stderr, "%sstep %lld/%lld [%s] %4.1f%% epoch %lld loss %.4f "
-            "val_acc %s %.0f tok/s ETA %s%s", tty ? "\r" : "",
-            (long long)L->pos.step, (long long)L->pos.total_steps, bar,
-            100 * frac, (long long)L->pos.epoch + 1, loss, acc, tok_s, eta,
-            tty && !final ? "   " : "\n");
-    fflush(stderr);
+        info.metrics[0] = (progress_metric){"val_acc", L->last_valid_acc};
+    if (final)
+        progress_finish(L->prog, &info);
+    else
+        progress_update(L->prog, &info);
 }
 
 /* ---- the loop -------------------------------------------------------- */
@@ -301,21 +280,31 @@ static roj_status ev_push(tloop *L, double loss, double acc)
     return ROJ_OK;
 }
 
-static void metrics_line(tloop *L, const char *kind, double loss,
-                         double extra, double lr)
+/* One JSON line: {"kind":"train","step","epoch","loss","lr",
+ * "tokens_per_s"} or {"kind":"valid","step","loss","accuracy"}; epochs
+ * count from 1, as the progress line does. */
+static roj_status metrics_line(tloop *L, const char *kind, double loss,
+                               double extra, double lr)
 {
     if (!L->metrics)
-        return;
-    if (!strcmp(kind, "train"))
-        fprintf(L->metrics, "{\"kind\":\"train\",\"step\":%lld,\"epoch\":"
-                "%lld,\"loss\":%.6f,\"lr\":%.6g,\"tokens_per_s\":%.1f}\n",
-                (long long)L->pos.step, (long long)L->pos.epoch + 1, loss, lr,
-                extra);
-    else
-        fprintf(L->metrics, "{\"kind\":\"valid\",\"step\":%lld,\"loss\":"
-                "%.6f,\"accuracy\":%.6f}\n", (long long)L->pos.step, loss,
-                extra);
-    fflush(L->metrics);
+        return ROJ_OK;
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return roj_error(ROJ_ERR_NOMEM, "out of memory");
+    cJSON_AddStringToObject(o, "kind", kind);
+    cJSON_AddNumberToObject(o, "step", (double)L->pos.step);
+    if (!strcmp(kind, "train")) {
+        cJSON_AddNumberToObject(o, "epoch", (double)L->pos.epoch + 1);
+        cJSON_AddNumberToObject(o, "loss", loss);
+        cJSON_AddNumberToObject(o, "lr", lr);
+        cJSON_AddNumberToObject(o, "tokens_per_s", extra);
+    } else {
+        cJSON_AddNumberToObject(o, "loss", loss);
+        cJSON_AddNumberToObject(o, "accuracy", extra);
+    }
+    roj_status st = metrics_log_write(L->metrics, o);
+    cJSON_Delete(o);
+    return st;
 }
 
 static roj_status evaluate(tloop *L)
@@ -328,7 +317,8 @@ static roj_status evaluate(tloop *L)
     L->last_valid_loss = loss;
     if (acc > L->best_valid_acc)
         L->best_valid_acc = acc;
-    metrics_line(L, "valid", loss, acc, 0);
+    if ((st = metrics_line(L, "valid", loss, acc, 0)))
+        return st;
     return ev_push(L, loss, acc);
 }
 
@@ -346,11 +336,15 @@ static void fit_budget(tloop *L)
     if (fit < L->pos.step + 1)
         fit = L->pos.step + 1;
     if (fit < L->pos.total_steps) {
+        if (L->prog)
+            progress_clear(L->prog);
         roj_log(ROJ_LOG_INFO, "time budget %.0f s: %lld of %lld planned "
                 "steps fit", L->o->time_budget, (long long)fit,
                 (long long)L->pos.total_steps);
         L->pos.total_steps = fit;
         L->opt.total = fit;
+        if (L->prog)
+            progress_set_total(L->prog, (uint64_t)fit);
     }
 }
 
@@ -372,7 +366,8 @@ roj_status tloop_run(tloop *L)
                                    ? o->eval_every
                                    : (L->pos.total_steps + 9) / 10;
     const int64_t ckpt_every = o->checkpoint_every;
-    double last_ckpt = now_s(), tok_rate = 0, step_rate = 0;
+    double last_ckpt = now_s();
+    uint64_t tokens_done = 0;
     int64_t order_epoch = -1;
     while (!st && L->pos.step < L->pos.total_steps) {
         if (o->stop && *o->stop) {
@@ -423,16 +418,13 @@ roj_status tloop_run(tloop *L)
             break;
         L->pos.step++;
         const double dt = now_s() - t0;
-        tok_rate = tok_rate ? 0.9 * tok_rate + 0.1 * (n_tok / dt)
-                            : n_tok / dt;
-        step_rate = step_rate ? 0.9 * step_rate + 0.1 * dt : dt;
-        metrics_line(L, "train", loss, n_tok / dt, lr);
-        if (L->pos.step % eval_every == 0 ||
-            L->pos.step == L->pos.total_steps) {
+        tokens_done += (uint64_t)n_tok;
+        st = metrics_line(L, "train", loss, n_tok / dt, lr);
+        if (!st && (L->pos.step % eval_every == 0 ||
+                    L->pos.step == L->pos.total_steps))
             st = evaluate(L);
-        }
-        progress(L, loss, tok_rate, step_rate,
-                 L->pos.step == L->pos.total_steps);
+        show_progress(L, loss, tokens_done,
+                      L->pos.step == L->pos.total_steps);
         const bool due = ckpt_every > 0 ? L->pos.step % ckpt_every == 0
                                         : now_s() - last_ckpt > 60.0;
         if (!st && due && L->pos.step < L->pos.total_steps) {
@@ -446,6 +438,8 @@ roj_status tloop_run(tloop *L)
             (L->pos.step == 5 || L->pos.step % eval_every == 0))
             fit_budget(L);
     }
+    if (L->prog)
+        progress_clear(L->prog);
     if (st == ROJ_ERR_ABORTED) {
         char keep[512];
         snprintf(keep, sizeof keep, "%s", roj_last_error());

@@ -10,6 +10,7 @@
 
 #include "core/threadpool.h"
 #include "train/optim.h"
+#include "train/progress.h"
 #include "train/tgraph.h"
 #include "train/trainer.h"
 
@@ -48,7 +49,8 @@ typedef struct tloop {
     /* set by train_setup for checkpoints: writes tokenizer keys */
     roj_status (*write_meta)(void *ctx, gguf_writer *w);
     void *meta_ctx;
-    FILE *metrics;
+    metrics_log *metrics;      /* --metrics, or NULL */
+    progress *prog;            /* progress line, or NULL when quiet */
     /* validation scratch, made at the first validation pass */
     tgraph *vgraph;
     float *vlogits;

@@ -622,8 +622,8 @@ static void setup_free(tsetup *s)
     free(s->L.ev_step);
     free(s->L.ev_loss);
     free(s->L.ev_acc);
-    if (s->L.metrics)
-        fclose(s->L.metrics);
+    metrics_log_close(s->L.metrics);
+    progress_destroy(s->L.prog);
     tloop_free_scratch(&s->L);
     free(s->ckpt_path);
 }
@@ -785,10 +785,11 @@ roj_status train_run(const train_opts *o)
             fprintf(stderr, "resumed from %s at step %lld\n",
                     local.checkpoint_path, (long long)s.L.pos.step);
     }
-    if (!st && o->metrics_path &&
-        !(s.L.metrics = fopen(o->metrics_path, o->resume ? "a" : "w")))
-        st = roj_error(ROJ_ERR_IO, "cannot write metrics to %s",
-                       o->metrics_path);
+    if (!st && o->metrics_path)
+        st = metrics_log_open(o->metrics_path, o->resume, &s.L.metrics);
+    if (!st && !o->quiet)
+        st = progress_create(stderr, (uint64_t)s.L.pos.total_steps,
+                             PROGRESS_AUTO, 10.0, &s.L.prog);
     if (!st && !o->quiet)
         fprintf(stderr, "model: %lld trainable parameters (%d layers, "
                 "%d wide, vocab %d); %zu training and %zu validation "
