@@ -354,6 +354,26 @@ static void test_extract_and_lora(void **state)
     roj_lora *lora;
     assert_int_equal(roj_lora_open(model, tmp(2, "spans.lora.gguf"), &lora),
                      ROJ_OK);
+    /* The adapter carries the task and slots, and answers on its base. */
+    spec_info ai;
+    assert_int_equal(spec_info_read_adapter(tmp(2, "spans.lora.gguf"), &ai),
+                     ROJ_OK);
+    assert_int_equal(ai.task, TRAIN_EXTRACT);
+    assert_int_equal(ai.n_labels, 1);
+    assert_string_equal(ai.labels[0], "name");
+    roj_context *lctx;
+    assert_int_equal(roj_context_create(model, &cp, &lctx), ROJ_OK);
+    const roj_lora *const set[1] = {lora};
+    assert_int_equal(roj_context_set_lora(lctx, set, NULL, 1), ROJ_OK);
+    assert_int_equal(roj_pieces_create(roj_model_vocab(model), &pieces),
+                     ROJ_OK);
+    assert_int_equal(spec_extract(lctx, &ai, pieces, in, strlen(in), "name",
+                                  NULL, NULL, &r), ROJ_OK);
+    assert_string_equal(r.text, "Carl");
+    free(r.text);
+    roj_pieces_free(pieces);
+    roj_context_free(lctx);
+    spec_info_free(&ai);
     roj_lora_free(lora);
     gguf_file *gf;
     assert_int_equal(gguf_open(tmp(2, "spans.lora.gguf"), &gf), ROJ_OK);

@@ -18,6 +18,7 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "core/error.h"
+#include "gguf/gguf.h"
 #include "roj/constrain.h"
 #include "roj/context.h"
 #include "roj/model.h"
@@ -223,6 +224,20 @@ static roj_status eval_generate(roj_context *ctx, const spec_info *info,
     return st;
 }
 
+/* Whether path is a GGUF whose general.type is "adapter". */
+static bool is_adapter(const char *path)
+{
+    gguf_file *f;
+    if (gguf_open(path, &f))
+        return false;
+    const char *t = NULL;
+    size_t n = 0;
+    const bool yes = !gguf_get_str(f, "general.type", &t, &n) && n == 7 &&
+                     !memcmp(t, "adapter", 7);
+    gguf_close(f);
+    return yes;
+}
+
 /* Share of extract examples whose gold answer is none. */
 static double none_share(const train_dataset *d)
 {
@@ -253,7 +268,7 @@ static roj_status adopt_data_labels(spec_info *info, const train_dataset *d)
 int cmd_eval(int argc, char **argv)
 {
     train_data_opts dopt = {0};
-    const char *task_name = NULL, *format = "text";
+    const char *task_name = NULL, *format = "text", *base_path = NULL;
     int32_t threads = 0, n_ctx = 0;
     int64_t max_rows = 0;
     bool quiet = false;
@@ -261,6 +276,8 @@ int cmd_eval(int argc, char **argv)
     cli_option opts[] = {
         {"-d", "--data", CLI_STRING, &dopt.label_column, "FILE", NULL},
         CLI_DATA_OPTIONS(dopt),
+        {NULL, "--base", CLI_STRING, &base_path, "FILE",
+         "MODEL is a LoRA adapter from roj train; this is its base model"},
         {NULL, "--task", CLI_STRING, &task_name, "KIND",
          "for a model without roj metadata: classify, extract or generate"},
         {NULL, "--max-rows", CLI_I64, &max_rows, "N",
@@ -322,8 +339,18 @@ int cmd_eval(int argc, char **argv)
     span_metrics sm = {0};
     ppl_metrics pm = {0};
     rc = CLI_EXIT_RUNTIME;
-    roj_status st = roj_model_open(model_path, &model);
-    if (!st)
+    roj_lora *lora = NULL;
+    roj_status st = roj_model_open(base_path ? base_path : model_path,
+                                   &model);
+    if (st && !base_path && is_adapter(model_path))
+        st = roj_error(ROJ_ERR_INVALID_ARG, "%s is a LoRA adapter: give "
+                       "the model it was trained on with --base FILE",
+                       model_path);
+    if (!st && base_path)
+        st = roj_lora_open(model, model_path, &lora);
+    if (!st && base_path)
+        st = spec_info_read_adapter(model_path, &info);
+    else if (!st)
         st = spec_info_read(model, task_hint, &info);
     static const char *const task_names[] = {"classify", "extract",
                                              "generate"};
@@ -354,6 +381,10 @@ int cmd_eval(int argc, char **argv)
     cp.n_threads = threads;
     if (!st)
         st = roj_context_create(model, &cp, &ctx);
+    if (!st && lora) {
+        const roj_lora *const set[1] = {lora};
+        st = roj_context_set_lora(ctx, set, NULL, 1);
+    }
     signal(SIGINT, on_sigint);
     const double t0 = now_s();
     if (!st && info.task == TRAIN_CLASSIFY)
@@ -412,6 +443,7 @@ done:
     train_data_free(&d);
     spec_info_free(&info);
     roj_context_free(ctx);
+    roj_lora_free(lora);
     roj_model_free(model);
     cli_free_lists(&cmd);
     return rc;

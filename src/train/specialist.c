@@ -2,6 +2,7 @@
  * (see specialist.h). */
 #include "train/specialist.h"
 
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +112,82 @@ roj_status spec_info_read(const roj_model *model, int task_hint,
                                (unsigned long long)i,
                                (int)out->label_tokens[i]);
     }
+    if (st)
+        spec_info_free(out);
+    return st;
+}
+
+static roj_status json_str(const cJSON *o, const char *key, char **out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    *out = NULL;
+    if (!cJSON_IsString(v))
+        return ROJ_OK;
+    if (!(*out = strdup(v->valuestring)))
+        return roj_error(ROJ_ERR_NOMEM, "out of memory");
+    return ROJ_OK;
+}
+
+roj_status spec_info_read_adapter(const char *path, spec_info *out)
+{
+    memset(out, 0, sizeof *out);
+    gguf_file *f;
+    roj_status st = gguf_open(path, &f);
+    if (st)
+        return st;
+    const char *js = NULL;
+    size_t len = 0;
+    cJSON *o = NULL;
+    st = gguf_get_str(f, "roj.adapter.extra_json", &js, &len);
+    if (st == ROJ_ERR_NOT_FOUND)
+        st = roj_error(ROJ_ERR_NOT_FOUND, "%s: the adapter carries no roj "
+                       "metadata (roj.adapter.extra_json); it was not made "
+                       "by roj train", path);
+    if (!st && !(o = cJSON_ParseWithLength(js, len)))
+        st = roj_error(ROJ_ERR_FORMAT, "%s: roj.adapter.extra_json is not "
+                       "valid JSON", path);
+    char *task = NULL;
+    if (!st)
+        st = json_str(o, "roj.task", &task);
+    if (!st) {
+        out->has_meta = task != NULL;
+        out->task = task && !strcmp(task, "extract")    ? TRAIN_EXTRACT
+                    : task && !strcmp(task, "generate") ? TRAIN_GENERATE
+                                                        : TRAIN_CLASSIFY;
+    }
+    free(task);
+    if (!st)
+        st = json_str(o, "roj.prompt_template", &out->template_text);
+    if (!st && !out->template_text &&
+        !(out->template_text = strdup(train_default_template(out->task))))
+        st = roj_error(ROJ_ERR_NOMEM, "out of memory");
+    if (!st)
+        st = json_str(o, "roj.none_word", &out->none_word);
+    if (!st && !out->none_word && !(out->none_word = strdup("none")))
+        st = roj_error(ROJ_ERR_NOMEM, "out of memory");
+    if (!st)
+        st = json_str(o, "roj.context_field", &out->context_field);
+    const cJSON *arr = o ? cJSON_GetObjectItemCaseSensitive(
+                               o, out->task == TRAIN_EXTRACT ? "roj.slots"
+                                                             : "roj.labels")
+                         : NULL;
+    if (!st && cJSON_IsArray(arr)) {
+        const int n = cJSON_GetArraySize(arr);
+        out->labels = calloc((size_t)n + 1, sizeof *out->labels);
+        if (!out->labels)
+            st = roj_error(ROJ_ERR_NOMEM, "out of memory");
+        for (int i = 0; !st && i < n; i++) {
+            const cJSON *e = cJSON_GetArrayItem(arr, i);
+            if (!cJSON_IsString(e) ||
+                !(out->labels[i] = strdup(e->valuestring)))
+                st = roj_error(ROJ_ERR_FORMAT, "%s: label %d of the adapter "
+                               "metadata is not a string", path, i);
+            else
+                out->n_labels = (size_t)i + 1;
+        }
+    }
+    cJSON_Delete(o);
+    gguf_close(f);
     if (st)
         spec_info_free(out);
     return st;

@@ -37,6 +37,11 @@ roj_status spec_info_read(const roj_model *model, int task_hint,
                           spec_info *out);
 void spec_info_free(spec_info *info);
 
+/* Reads the same keys from the JSON object a LoRA adapter made by roj
+ * train carries (roj.adapter.extra_json in the adapter file at path).
+ * The adapter's labels are scored as text: it has no label tokens. */
+roj_status spec_info_read_adapter(const char *path, spec_info *out);
+
 /* Token ids of the filled prompt (BOS first when the vocab adds one);
  * the caller frees *ids. slot is used by extract templates, context
  * (may be NULL) by templates with {context}. */
