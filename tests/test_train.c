@@ -80,6 +80,9 @@ static void tiny_opts(train_opts *o, const char *data, const char *out)
     o->warmup = 5;
     o->batch_tokens = 256;
     o->n_threads = 2;
+    o->lm_weight = 0.0f;
+    o->dropout = 0.0f;
+    o->augment = 0;
     o->quiet = true;
     o->no_plot = true;
 }

@@ -93,6 +93,7 @@ int cmd_train(int argc, char **argv)
     const char *type = "f32", *labels = NULL;
     int32_t vocab = -1;       /* -1: not given */
     o.max_steps = -1;
+    o.epochs = -1;
     o.shape = (tshape){.n_embd = -1, .n_layer = -1, .n_head = -1,
                        .n_head_kv = -1, .n_ff = -1, .n_ctx = -1};
     float valid_fraction = (float)o.valid_fraction;
@@ -113,7 +114,7 @@ int cmd_train(int argc, char **argv)
          "fixed label (or slot) set; other labels are errors"},
         {NULL, "--preset", CLI_STRING, &o.preset, "NAME",
          "model size: tiny (~1M), small (~5M), medium (~15M), large "
-         "(~30M) (small)"},
+         "(~30M) (tiny)"},
         {NULL, "--n-embd", CLI_INT, &o.shape.n_embd, "N", "width"},
         {NULL, "--n-layer", CLI_INT, &o.shape.n_layer, "N", "layers"},
         {NULL, "--n-head", CLI_INT, &o.shape.n_head, "N", "attention heads"},
@@ -135,7 +136,8 @@ int cmd_train(int argc, char **argv)
          "LoRA alpha; scale = alpha / rank (rank)"},
         {NULL, "--lora-targets", CLI_STRING, &targets, "LIST",
          "matrices: q,k,v,o,gate,up,down or all (q,v)"},
-        {NULL, "--epochs", CLI_INT, &o.epochs, "N", "passes over the data (10)"},
+        {NULL, "--epochs", CLI_INT, &o.epochs, "N",
+         "passes over the data (classify 30, extract 4, generate 10)"},
         {NULL, "--steps", CLI_I64, &o.max_steps, "N",
          "optimizer steps (overrides --epochs)"},
         {NULL, "--time-budget", CLI_STRING, &budget, "TIME",
@@ -144,18 +146,20 @@ int cmd_train(int argc, char **argv)
          "tokens per micro-batch (2048)"},
         {NULL, "--accum", CLI_INT, &o.accum, "N",
          "micro-batches per optimizer step (1)"},
-        {NULL, "--lr", CLI_FLOAT, &o.lr, "F", "peak learning rate (1e-3)"},
+        {NULL, "--lr", CLI_FLOAT, &o.lr, "F", "peak learning rate (3e-3)"},
         {NULL, "--min-lr", CLI_FLOAT, &o.min_lr_frac, "F",
          "final learning rate as a share of the peak (0.1)"},
         {NULL, "--weight-decay", CLI_FLOAT, &o.weight_decay, "F",
          "AdamW weight decay (0.1)"},
         {NULL, "--dropout", CLI_FLOAT, &o.dropout, "P",
-         "residual dropout probability, 0 .. 0.9 (0)"},
+         "residual dropout probability, 0 .. 0.9 (classify 0.1, extract "
+         "0.05, generate 0)"},
         {NULL, "--augment", CLI_INT, &o.augment, "N",
          "extract: N copies of each labeled text with made-up span words "
-         "(0)"},
+         "(2; 0 with --base)"},
         {NULL, "--lm-weight", CLI_FLOAT, &o.lm_weight, "F",
-         "also predict the input's own tokens, at this loss weight (0)"},
+         "also predict the input's own tokens, at this loss weight "
+         "(classify 0.5, extract 0.3, generate 0)"},
         {NULL, "--clip", CLI_FLOAT, &o.clip, "F",
          "gradient norm clipping, 0 = off (1.0)"},
         {NULL, "--warmup", CLI_I64, &o.warmup, "N",
@@ -227,11 +231,11 @@ int cmd_train(int argc, char **argv)
                                "roj quantize)", type);
     /* Each range check names its own option. */
     const struct { bool bad; const char *msg; } checks[] = {
-        {o.epochs < 1, "--epochs must be at least 1"},
+        {o.epochs != -1 && o.epochs < 1, "--epochs must be at least 1"},
         {steps_given && o.max_steps < 1, "--steps must be at least 1"},
         {o.batch_tokens < 16, "--batch-tokens must be at least 16"},
         {o.accum < 1, "--accum must be at least 1"},
-        {o.augment < 0 || o.augment > 100, "--augment must be 0 .. 100"},
+        {o.augment < -1 || o.augment > 100, "--augment must be 0 .. 100"},
         {o.n_threads < 0 || o.n_threads > 256, "--threads must be 0 .. 256"},
         {!(o.lr > 0), "--lr must be positive"},
         {!(o.min_lr_frac >= 0 && o.min_lr_frac <= 1), "--min-lr must be 0 .. 1"},
@@ -239,8 +243,10 @@ int cmd_train(int argc, char **argv)
         {!(o.clip >= 0), "--clip must be >= 0 (0 turns it off)"},
         {vocab_given && vocab < 320,
          "--vocab-size must be at least 320"},
-        {!(o.dropout >= 0.0f && o.dropout <= 0.9f), "--dropout must be 0 .. 0.9"},
-        {!(o.lm_weight >= 0.0f), "--lm-weight must be >= 0"},
+        {!(o.dropout == -1.0f || (o.dropout >= 0.0f && o.dropout <= 0.9f)),
+         "--dropout must be 0 .. 0.9"},
+        {!(o.lm_weight == -1.0f || o.lm_weight >= 0.0f),
+         "--lm-weight must be >= 0"},
         {o.checkpoint_every < 0, "--checkpoint-every must be >= 0"},
         {o.eval_every < 0, "--eval-every must be >= 0"},
     };
@@ -263,6 +269,8 @@ int cmd_train(int argc, char **argv)
             *fields[i] = 0;   /* the preset's */
     if (!steps_given)
         o.max_steps = 0;
+    if (o.epochs == -1)
+        o.epochs = 0;   /* the task's default */
     if (!vocab_given)
         vocab = 0;
     if (o.preset && !train_preset_find(o.preset))

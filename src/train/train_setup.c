@@ -52,11 +52,14 @@ void train_opts_default(train_opts *o)
     memset(o, 0, sizeof *o);
     o->task = TRAIN_CLASSIFY;
     o->valid_fraction = 0.1;
-    o->preset = "small";
-    o->epochs = 10;
+    o->preset = "tiny";
+    o->epochs = 0;        /* task default, see train_task_defaults */
+    o->lm_weight = -1.0f;
+    o->dropout = -1.0f;
+    o->augment = -1;
     o->batch_tokens = 2048;
     o->accum = 1;
-    o->lr = 1e-3f;
+    o->lr = 3e-3f;
     o->min_lr_frac = 0.1f;
     o->weight_decay = 0.1f;
     o->clip = 1.0f;
@@ -66,6 +69,22 @@ void train_opts_default(train_opts *o)
     o->out_type = ROJ_TYPE_F32;
     o->lora_alpha = 0.0f;
     o->lora_targets = TLORA_Q | TLORA_V;
+}
+
+void train_task_defaults(train_opts *o)
+{
+    /* Measured on banking77 and restaurant8k (docs/BENCHMARKS.md): the
+     * auxiliary language-model loss and, for extract, span augmentation
+     * matter most for small models trained from scratch. */
+    const bool cls = o->task == TRAIN_CLASSIFY, ext = o->task == TRAIN_EXTRACT;
+    if (o->epochs <= 0)
+        o->epochs = cls ? 30 : ext ? 4 : 10;
+    if (o->lm_weight < 0)
+        o->lm_weight = cls ? 0.5f : ext ? 0.3f : 0.0f;
+    if (o->dropout < 0)
+        o->dropout = cls ? 0.1f : ext ? 0.05f : 0.0f;
+    if (o->augment < 0)
+        o->augment = ext && !o->base_path ? 2 : 0;
 }
 
 /* Everything train_run owns, freed in one place. */
@@ -747,6 +766,7 @@ roj_status train_run(const train_opts *o)
 {
     tsetup s = {.o = o};
     train_opts local = *o;
+    train_task_defaults(&local);
     if (!local.checkpoint_path) {
         size_t n = strlen(o->out_path) + 6;
         s.ckpt_path = malloc(n);

@@ -76,9 +76,15 @@ typedef struct train_opts {
     volatile int *stop;
 } train_opts;
 
-/* Fills o with the defaults (task classify, preset small, 10 epochs, lr
- * 1e-3, ...). */
+/* Fills o with the defaults (task classify, preset tiny, lr 3e-3, ...);
+ * epochs, lm_weight, dropout and augment are left "per task" (0 or -1)
+ * and train_run resolves them with train_task_defaults. */
 void train_opts_default(train_opts *o);
+
+/* Sets the per-task defaults of the fields still unset: 30 / 4 / 10
+ * epochs, LM weight 0.5 / 0.3 / 0, dropout 0.1 / 0.05 / 0 for classify /
+ * extract / generate, and 2 augmented copies for extract from scratch. */
+void train_task_defaults(train_opts *o);
 
 /* Runs the whole pipeline; progress and reports go to stderr. */
 roj_status train_run(const train_opts *o);
