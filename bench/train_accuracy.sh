@@ -37,12 +37,11 @@ build=${ROJ_BUILD_DIR:-$root/build}
 shared=${ROJ_SHARED_DIR:-$root/../shared}
 out=${ROJ_TRAIN_OUT:-${XDG_CACHE_HOME:-$HOME/.cache}/roj/train-bench}
 threads=${ROJ_TRAIN_THREADS:-2}
-default_configs="classify|tiny-lm|--preset tiny --epochs 60 --lr 3e-3 \
---lm-weight 0.5 --dropout 0.1 --time-budget 10m;\
-classify|small-lm|--preset small --epochs 30 --lr 2e-3 --lm-weight 0.5 \
---dropout 0.1 --time-budget 10m;\
-extract|tiny-lm|--preset tiny --epochs 8 --lr 3e-3 --lm-weight 0.3 \
---time-budget 10m"
+# The defaults of roj train, then variations of them.
+default_configs="classify|defaults|;\
+classify|echo|--template {text}\\n{text}\\nlabel:;\
+extract|defaults|--context-column context.requestedSlots;\
+extract|augment4|--context-column context.requestedSlots --augment 4"
 configs=${ROJ_TRAIN_CONFIGS:-$default_configs}
 
 b77=$shared/data/banking77

@@ -162,6 +162,25 @@ static void test_overfit_and_reload(void **state)
         max_diff = fmax(max_diff, fabs((double)got[v] - want[v]));
     /* The engine keeps K and V in F16; that is the whole difference. */
     assert_true(max_diff < 5e-3);
+    /* The same run written as F16 reloads as F16 weights and gives nearly
+     * the same logits. */
+    train_opts h;
+    tiny_opts(&h, data, tmp(3, "tiny-f16.gguf"));
+    h.out_type = ROJ_TYPE_F16;
+    assert_int_equal(train_run(&h), ROJ_OK);
+    roj_model *hm;
+    assert_int_equal(roj_model_open(tmp(3, "tiny-f16.gguf"), &hm), ROJ_OK);
+    assert_true(roj_model_size(hm) < roj_model_size(model));
+    roj_context *hc;
+    assert_int_equal(roj_context_create(hm, &cp, &hc), ROJ_OK);
+    assert_int_equal(roj_decode(hc, &rb), ROJ_OK);
+    const float *hl = roj_get_logits(hc, -1);
+    double hdiff = 0;
+    for (int32_t v = 0; v < nv; v++)
+        hdiff = fmax(hdiff, fabs((double)hl[v] - want[v]));
+    assert_true(hdiff < 5e-2);
+    roj_context_free(hc);
+    roj_model_free(hm);
     free(want);
     free(ids);
     tgraph_free(g);
