@@ -156,7 +156,7 @@ int cmd_train(int argc, char **argv)
          "0.05, generate 0)"},
         {NULL, "--augment", CLI_INT, &o.augment, "N",
          "extract: N copies of each labeled text with made-up span words "
-         "(2; 0 with --base)"},
+         "(4; 0 with --base)"},
         {NULL, "--lm-weight", CLI_FLOAT, &o.lm_weight, "F",
          "also predict the input's own tokens, at this loss weight "
          "(classify 0.5, extract 0.3, generate 0)"},

@@ -84,7 +84,7 @@ void train_task_defaults(train_opts *o)
     if (o->dropout < 0)
         o->dropout = cls ? 0.1f : ext ? 0.05f : 0.0f;
     if (o->augment < 0)
-        o->augment = ext && !o->base_path ? 2 : 0;
+        o->augment = ext && !o->base_path ? 4 : 0;
 }
 
 /* Everything train_run owns, freed in one place. */

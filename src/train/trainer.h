@@ -83,7 +83,7 @@ void train_opts_default(train_opts *o);
 
 /* Sets the per-task defaults of the fields still unset: 30 / 4 / 10
  * epochs, LM weight 0.5 / 0.3 / 0, dropout 0.1 / 0.05 / 0 for classify /
- * extract / generate, and 2 augmented copies for extract from scratch. */
+ * extract / generate, and 4 augmented copies for extract from scratch. */
 void train_task_defaults(train_opts *o);
 
 /* Runs the whole pipeline; progress and reports go to stderr. */
