@@ -179,6 +179,21 @@ static void header_list(char **header, size_t n, char *out, size_t size)
     }
 }
 
+/* The roj train / roj eval option that names the column of a role. */
+static const char *option_of(const char *role)
+{
+    static const struct { const char *role, *option; } map[] = {
+        {"text", "--text-column"}, {"label", "--label-column"},
+        {"completion", "--target-column"},
+        {"span start", "--span-start-column"},
+        {"span end", "--span-end-column"}, {"slot", "--slot-column"},
+        {"context", "--context-column"}};
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (!strcmp(map[i].role, role))
+            return map[i].option;
+    return "see --help";
+}
+
 static roj_status find_column(const csv_reader *r, char **header, size_t n,
                               const char *name, const char *role,
                               size_t *index)
@@ -200,8 +215,8 @@ static roj_status find_column(const csv_reader *r, char **header, size_t n,
     header_list(header, n, list, sizeof list);
     return roj_error(ROJ_ERR_FORMAT,
                      "%s:1: missing column \"%s\" (%s); the header has: %s. "
-                     "Name one of these as the %s column",
-                     r->path, name, role, list, role);
+                     "Name one of these as the %s column (%s)",
+                     r->path, name, role, list, role, option_of(role));
 }
 
 /* Copies the header row into the arena and finds the task's columns. */
