@@ -36,8 +36,8 @@
 /* Parses "classify", "extract" or "generate"; false for anything else. */
 bool cli_parse_task(const char *s, train_task *out);
 
-/* Parses a duration: "90", "90s", "10m", "1.5h". Returns seconds, or a
- * negative value when s is not a duration. */
+/* Parses a duration: "90", "90s", "10m", "1.5h", "9m30s", "250ms".
+ * Returns seconds, or a negative value when s is not a duration. */
 double cli_parse_duration(const char *s);
 
 #endif

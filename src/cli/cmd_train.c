@@ -212,8 +212,8 @@ int cmd_train(int argc, char **argv)
         return cli_usage_error("train", "--valid-fraction %g: use 0 .. 0.99",
                                (double)valid_fraction);
     if (budget && (o.time_budget = cli_parse_duration(budget)) <= 0)
-        return cli_usage_error("train", "--time-budget %s: use 90s, 10m or "
-                               "1h", budget);
+        return cli_usage_error("train", "--time-budget %s: use 90s, 10m, "
+                               "9m30s or 1h", budget);
     if (targets && !parse_targets(targets, &o.lora_targets))
         return cli_usage_error("train", "--lora-targets %s: use a list of "
                                "q,k,v,o,gate,up,down or all", targets);
