@@ -106,6 +106,56 @@ static size_t count_lines(const char *s)
 
 /* ------------------------------------------------------------------ */
 
+/* roj train checks its options before reading any data: each mistake
+ * is a usage error (exit 2) naming the option, and durations take units
+ * in the order h, m, s. */
+static void train_options_checked(void **state)
+{
+    (void)state;
+    char data[512];
+    snprintf(data, sizeof data, "%s/train-opts.csv", test_tmpdir());
+    static const char csv[] = "text,label\nhello there,greet\nbye now,leave\n";
+    test_write_file(data, csv, sizeof csv - 1);
+    static const struct { const char *opt, *value, *words; } bad[] = {
+        {"--steps", "0", "--steps must be at least 1"},
+        {"--n-embd", "0", "--n-embd must be at least 1"},
+        {"--time-budget", "30s10m", "--time-budget 30s10m"},
+        {"--time-budget", "10q", "--time-budget 10q"},
+        {"--template", "{txt}", "has no {text}"},
+        {"--preset", "tinyy", "use tiny, small"},
+        {"--dropout", "1", "--dropout must be 0 .. 0.9"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *args[] = {"train", "--data", data, "--out", "/nope/x.gguf",
+                              bad[i].opt, bad[i].value, NULL};
+        struct run r = run_roj(NULL, args);
+        assert_int_equal(r.status, 2);
+        if (!strstr(r.err, bad[i].words))
+            fail_msg("%s %s: %s", bad[i].opt, bad[i].value, r.err);
+        run_free(&r);
+    }
+    /* Accepted forms get past option checks to the output folder check. */
+    static const char *const good[] = {"90", "9m30s", "1h30m", "250ms"};
+    for (size_t i = 0; i < 4; i++) {
+        const char *args[] = {"train", "--data", data, "--out", "/nope/x.gguf",
+                              "--time-budget", good[i], NULL};
+        struct run r = run_roj(NULL, args);
+        assert_int_equal(r.status, 1);
+        assert_non_null(strstr(r.err, "folder /nope does not exist"));
+        run_free(&r);
+    }
+    /* An output over an input is refused before training. */
+    const char *args[] = {"train", "--data", data, "--out", data, NULL};
+    struct run r = run_roj(NULL, args);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "is the --data file"));
+    run_free(&r);
+    size_t size;
+    char *kept = test_read_file(data, &size);
+    assert_int_equal(size, sizeof csv - 1);
+    free(kept);
+}
+
 static void help_every_command(void **state)
 {
     static const struct {
@@ -969,6 +1019,7 @@ int main(void)
         cmocka_unit_test(help_texts_document_limits),
         cmocka_unit_test(chat_system_too_long_exit_1),
         cmocka_unit_test(chat_long_message_keeps_history),
+        cmocka_unit_test(train_options_checked),
     };
     return test_run_group(tests, NULL, NULL);
 }
