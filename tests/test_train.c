@@ -1,8 +1,8 @@
-/* End-to-end checks of roj train: a tiny model overfits a tiny dataset,
- * the written GGUF gives the training forward pass's logits in the
- * inference engine, a run killed with SIGKILL and resumed ends with the
- * same weights as one that was not, LoRA adapters load on their base, and
- * bad data is an error naming the line. */
+/* End-to-end checks of roj train. A tiny model overfits a tiny dataset,
+ * and the written GGUF gives the training pass's logits in the inference
+ * engine. A run killed with SIGKILL and resumed ends with the same
+ * weights as one that was not. LoRA adapters load on their base, and bad
+ * data is an error naming the line. */
 #include <math.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -376,7 +376,7 @@ static void test_extract_and_lora(void **state)
     roj_lora *lora;
     assert_int_equal(roj_lora_open(model, tmp(2, "spans.lora.gguf"), &lora),
                      ROJ_OK);
-    /* The adapter carries the task and slots, and answers on its base. */
+    /* The adapter carries the task and slots and extracts on its base. */
     spec_info ai;
     assert_int_equal(spec_info_read_adapter(tmp(2, "spans.lora.gguf"), &ai),
                      ROJ_OK);

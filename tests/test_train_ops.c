@@ -211,7 +211,7 @@ static void test_attention_grad(void **state)
     fill(k, T * KS, -1, 1);
     fill(v, T * KS, -1, 1);
     fill(r, T * QS, -1, 1);
-    for (int t = 0; t < T; t++)  /* loss only sees the group's heads */
+    for (int t = 0; t < T; t++)  /* the loss uses only the group's heads */
         for (int i = 0; i < 8; i++)
             r[t * QS + i] = 0.0f;
     tops_attn a = {.n = T, .head_dim = HD, .q_stride = QS, .kv_stride = KS,

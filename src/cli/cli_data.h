@@ -1,5 +1,5 @@
-/* Options shared by `roj train` and `roj eval` that say where the text,
- * label and spans of a data file are, so both commands take the same
+/* Options shared by `roj train` and `roj eval` that name the text, label
+ * and span columns of a data file, so both commands take the same
  * flags. CLI_DATA_OPTIONS(d) expands to cli_option entries that fill the
  * train_data_opts d. */
 #ifndef ROJ_CLI_CLI_DATA_H

@@ -1,9 +1,9 @@
 /*
  * roj eval MODEL.gguf --data FILE [column options] [-o json]: measures a
- * specialist on labeled data through the inference engine, with the task,
- * labels and prompt template the model carries: accuracy, macro-F1,
- * per-label precision/recall and a confusion matrix (classify), exact
- * match and F1 per slot (extract), perplexity (generate).
+ * specialist on labeled data through the inference engine, using the task,
+ * labels and prompt template stored in the model. Classify reports
+ * accuracy, macro-F1, per-label precision/recall and a confusion matrix;
+ * extract reports exact match and F1 per slot; generate, perplexity.
  */
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli_data.h"
@@ -33,18 +32,11 @@ static void on_sigint(int sig)
     interrupted = 1;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* Draws "eval 1200/3080 [#####.....] 812/s ETA 0m02s" on stderr. */
 static void eval_progress(size_t done, size_t total, double t0, bool quiet)
 {
     static double last;
-    const double t = now_s();
+    const double t = (cli_now_ms() / 1000.0);
     const bool tty = isatty(2);
     if (quiet || (done < total && t - last < (tty ? 0.25 : 10.0)))
         return;
@@ -73,7 +65,7 @@ static roj_status eval_classify(roj_context *ctx, const spec_info *info,
         st = cls_metrics_init(m, info->n_labels,
                               (const char *const *)info->labels);
     enum { GROUP = 16 };
-    const double t0 = now_s();
+    const double t0 = (cli_now_ms() / 1000.0);
     for (size_t i = 0; !st && i < d->n; i += GROUP) {
         if (interrupted) {
             st = roj_error(ROJ_ERR_ABORTED, "interrupted after %zu examples",
@@ -130,7 +122,7 @@ static roj_status eval_extract(roj_context *ctx, const spec_info *info,
     if (!st)
         st = span_metrics_init(m, info->n_labels,
                                (const char *const *)info->labels);
-    const double t0 = now_s();
+    const double t0 = (cli_now_ms() / 1000.0);
     spec_cache cache = {0};
     for (size_t i = 0; !st && i < d->n; i++) {
         if (interrupted) {
@@ -171,7 +163,7 @@ static roj_status eval_generate(roj_context *ctx, const spec_info *info,
     const roj_vocab *vocab = roj_model_vocab(model);
     ppl_metrics_init(m);
     roj_status st = ROJ_OK;
-    const double t0 = now_s();
+    const double t0 = (cli_now_ms() / 1000.0);
     for (size_t i = 0; !st && i < d->n; i++) {
         const train_example *x = &d->ex[i];
         roj_token *p = NULL, *c = NULL;
@@ -238,7 +230,7 @@ static bool is_adapter(const char *path)
     return yes;
 }
 
-/* Share of extract examples whose gold answer is none. */
+/* Returns the share of extract examples without a gold span. */
 static double none_share(const train_dataset *d)
 {
     size_t n = 0;
@@ -386,14 +378,14 @@ int cmd_eval(int argc, char **argv)
         st = roj_context_set_lora(ctx, set, NULL, 1);
     }
     signal(SIGINT, on_sigint);
-    const double t0 = now_s();
+    const double t0 = (cli_now_ms() / 1000.0);
     if (!st && info.task == TRAIN_CLASSIFY)
         st = eval_classify(ctx, &info, &d, &cm, quiet);
     else if (!st && info.task == TRAIN_EXTRACT)
         st = eval_extract(ctx, &info, &d, &sm, quiet);
     else if (!st)
         st = eval_generate(ctx, &info, &d, &pm, quiet);
-    const double secs = now_s() - t0;
+    const double secs = (cli_now_ms() / 1000.0) - t0;
     if (st == ROJ_ERR_ABORTED) {
         fprintf(stderr, "\nroj eval: %s\n", roj_last_error());
         rc = CLI_EXIT_INTERRUPTED;

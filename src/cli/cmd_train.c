@@ -59,8 +59,14 @@ static char *unescape(const char *s)
     if (!out)
         return NULL;
     for (; *s; s++) {
-        if (*s == '\\' && (s[1] == 'n' || s[1] == 't' || s[1] == '\\')) {
-            *d++ = s[1] == 'n' ? '\n' : s[1] == 't' ? '\t' : '\\';
+        if (*s == '\\' && s[1] == 'n') {
+            *d++ = '\n';
+            s++;
+        } else if (*s == '\\' && s[1] == 't') {
+            *d++ = '\t';
+            s++;
+        } else if (*s == '\\' && s[1] == '\\') {
+            *d++ = '\\';
             s++;
         } else {
             *d++ = *s;

@@ -94,7 +94,7 @@ static bool extends_input(const span_run *r, const char *s, size_t len)
     return false;
 }
 
-/* Classifies a token: 1 extends the answer, 2 ends it, 3 is a leading
+/* Classifies a token: 1 extends the output, 2 ends it, 3 is a leading
  * run of spaces that adds nothing, 0 is forbidden. */
 static int span_token_kind(const span_run *r, roj_token t)
 {

@@ -1,5 +1,5 @@
-/* Reading a specialist's roj.* metadata and answering inputs with it
- * (see specialist.h). */
+/* Reads a specialist's roj.* metadata and runs inputs through it (see
+ * specialist.h). */
 #include "train/specialist.h"
 
 #include <cjson/cJSON.h>

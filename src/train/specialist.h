@@ -1,7 +1,8 @@
 /*
- * Running a roj-trained specialist: read what its GGUF says about itself
- * (task, labels or slots, prompt template, label tokens) and answer one
- * input through the inference engine, exactly as `roj train` framed it.
+ * Running a roj-trained specialist: read the roj.* metadata of its GGUF
+ * (task, labels or slots, prompt template, label tokens) and run one
+ * input through the inference engine, in the prompt format `roj train`
+ * used.
  * Used by `roj eval` and by the swarm's skills.
  *
  * Ownership: spec_info owns copies of its strings (spec_info_free) and
@@ -52,8 +53,8 @@ roj_status spec_prompt(const roj_model *model, const spec_info *info,
 /* Classifies several texts at once on sequences 0 .. n-1 of ctx (which
  * needs n_seq >= n). For each text writes the chosen label index to
  * best[i] and, when probs is not NULL, the softmax over labels to
- * probs[i * n_labels ...]. A model with label tokens is answered from one
- * forward pass; otherwise each label's tokens are scored (roj_choose). */
+ * probs[i * n_labels ...]. A model with label tokens needs one forward pass;
+ * otherwise each label's tokens are scored (roj_choose). */
 roj_status spec_classify(roj_context *ctx, const spec_info *info,
                          const char *const *texts, const size_t *lens,
                          const char *const *contexts, size_t n,

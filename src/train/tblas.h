@@ -4,7 +4,7 @@
  *
  * Why loaded at run time: OpenBLAS 0.3.21 (Debian 12) picks its kernels
  * from the CPU model when the library loads and falls back to its SSE3
- * ("Prescott") kernels on processors newer than it knows, several times
+ * ("Prescott") kernels on processors its table lacks, several times
  * slower (43 against 270 GFLOP/s measured here). roj therefore loads it
  * itself; when OPENBLAS_CORETYPE is unset and the CPU has the AVX-512
  * subsets of Skylake-X, it asks for those kernels first. A value the

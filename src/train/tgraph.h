@@ -3,7 +3,7 @@
  *
  * A batch is several sequences laid end to end (no padding): token t
  * belongs to the sequence whose range [seq_start[s], seq_start[s+1])
- * holds it and attends causally within that sequence only. Loss is taken
+ * contains it and attends causally within that sequence only. Loss is taken
  * at target rows only: row tgt_row[i] predicts token tgt_id[i]; the output
  * head runs on those rows alone, so a classifier pays for one row per
  * example, not for every token.

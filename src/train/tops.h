@@ -5,8 +5,8 @@
  * Each forward function computes rows [r0, r1) so a caller can split the
  * rows over threads. Backward functions ADD their gradients into the
  * given arrays (callers zero them first), so gradients of a value used
- * twice (a tied embedding, a residual) sum; tops_swiglu_bwd is the one
- * exception and says so. Functions that reduce over
+ * twice (a tied embedding, a residual) sum. tops_swiglu_bwd is the one
+ * exception: it overwrites, as its comment states. Functions that reduce over
  * rows into one parameter gradient (rms_norm_bwd's gain, the embedding
  * scatter) take a column range instead, so threads never write the same
  * element and results do not depend on timing.
@@ -90,9 +90,9 @@ typedef struct tops_attn {
 void tops_attention(const tops_attn *a, const float *q, const float *k,
                     const float *v, float *out, float *p);
 
-/* Backward of tops_attention: dq (same layout as q) is overwritten for the
- * group's heads; dk and dv for the KV head are ADDED to. scratch holds
- * n * n floats. */
+/* Backward of tops_attention. dq (same layout as q) is overwritten for the
+ * group's heads, while dk and dv of the KV head are ADDED to. scratch has
+ * room for n * n floats. */
 void tops_attention_bwd(const tops_attn *a, const float *q, const float *k,
                         const float *v, const float *p, const float *dout,
                         float *dq, float *dk, float *dv, float *scratch);

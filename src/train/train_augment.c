@@ -3,9 +3,9 @@
  * with every span's words replaced by made-up words of the same shape
  * (a capitalised word by a random capitalised word, digits by random
  * digits of the same length). A small model trained only on the real
- * texts tends to memorise the names it saw and answer with one of them;
- * on these copies the only way to be right is to copy from the input,
- * which is what unseen names need.
+ * texts tends to memorise the names it saw and output one of them. On
+ * these copies only copying from the input is right, which is what unseen
+ * names need.
  */
 #include <stdlib.h>
 #include <string.h>

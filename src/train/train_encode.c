@@ -128,7 +128,7 @@ static roj_status target_ids(const tenc_spec *s, const train_example *x,
     if (!buf)
         return roj_error(ROJ_ERR_NOMEM, "out of memory");
     size_t k = 0;
-    /* Extract and classify answers follow "slot:" / "label:" after a
+    /* Extract and classify targets follow "slot:" / "label:" after a
      * space, as a tokenizer that prefixes words with spaces expects. */
     if (s->task != TRAIN_GENERATE)
         buf[k++] = ' ';
@@ -175,7 +175,8 @@ static roj_status encode_one(const tenc_spec *s, const train_dataset *d,
                        x->line, nt, (int)s->n_ctx);
         goto done;
     }
-    /* Keep the end of a long prompt: it holds the question ("label:"). */
+    /* Keep the end of a long prompt, because the question ("label:") is
+     * there. */
     size_t skip = 0;
     if ((int64_t)(1 + np + nt) > s->n_ctx) {
         skip = 1 + np + nt - (size_t)s->n_ctx;

@@ -14,7 +14,7 @@
 #include "train/tgraph.h"
 #include "train/trainer.h"
 
-/* Where the loop stands; everything a resumed run needs besides the
+/* Position of the loop: everything a resumed run needs besides the
  * weights and moments. */
 typedef struct tloop_pos {
     int64_t step;         /* optimizer steps done */

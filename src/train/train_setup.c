@@ -76,15 +76,21 @@ void train_task_defaults(train_opts *o)
     /* Measured on banking77 and restaurant8k (docs/BENCHMARKS.md): the
      * auxiliary language-model loss and, for extract, span augmentation
      * matter most for small models trained from scratch. */
-    const bool cls = o->task == TRAIN_CLASSIFY, ext = o->task == TRAIN_EXTRACT;
+    /* Per task: classify, extract, generate. */
+    static const struct {
+        int epochs;
+        float lm_weight, dropout;
+        int augment;
+    } d[] = {{30, 0.5f, 0.1f, 0}, {4, 0.3f, 0.05f, 4}, {10, 0.0f, 0.0f, 0}};
+    const int t = (int)o->task;
     if (o->epochs <= 0)
-        o->epochs = cls ? 30 : ext ? 4 : 10;
+        o->epochs = d[t].epochs;
     if (o->lm_weight < 0)
-        o->lm_weight = cls ? 0.5f : ext ? 0.3f : 0.0f;
+        o->lm_weight = d[t].lm_weight;
     if (o->dropout < 0)
-        o->dropout = cls ? 0.1f : ext ? 0.05f : 0.0f;
+        o->dropout = d[t].dropout;
     if (o->augment < 0)
-        o->augment = ext && !o->base_path ? 4 : 0;
+        o->augment = o->base_path ? 0 : d[t].augment;
 }
 
 /* Everything train_run owns, freed in one place. */

@@ -76,14 +76,15 @@ typedef struct train_opts {
     volatile int *stop;
 } train_opts;
 
-/* Fills o with the defaults (task classify, preset tiny, lr 3e-3, ...);
- * epochs, lm_weight, dropout and augment are left "per task" (0 or -1)
- * and train_run resolves them with train_task_defaults. */
+/* Fills o with the defaults (task classify, preset tiny, lr 3e-3, ...).
+ * Epochs, lm_weight, dropout and augment stay unset (0 or -1), because
+ * they depend on the task: train_run fills them with train_task_defaults. */
 void train_opts_default(train_opts *o);
 
-/* Sets the per-task defaults of the fields still unset: 30 / 4 / 10
- * epochs, LM weight 0.5 / 0.3 / 0, dropout 0.1 / 0.05 / 0 for classify /
- * extract / generate, and 4 augmented copies for extract from scratch. */
+/* Sets the per-task defaults of the fields still unset. For classify,
+ * extract and generate: 30 / 4 / 10 epochs, LM weight 0.5 / 0.3 / 0 and
+ * dropout 0.1 / 0.05 / 0. Extract from scratch also gets 4 augmented
+ * copies of each labeled text. */
 void train_task_defaults(train_opts *o);
 
 /* Runs the whole pipeline; progress and reports go to stderr. */
