@@ -308,6 +308,67 @@ static void simd_matmul_matches_scalar(void **state)
     }
 }
 
+/*
+ * Batch invariance: an output must have the same bits whether its token
+ * is multiplied alone, at any place in a batch of other tokens, or in
+ * any row range. The swarm relies on it: a subtask gives the same answer
+ * whatever else its agent batched with it.
+ */
+static void check_batch_invariant(const char *isa, enum roj_type type)
+{
+    static const int64_t toks[] = {1, 3, 4, 6, 17, 50};
+    int block = qtype_info(type)->block_size;
+    int64_t n_in = block == 1 ? 77 : block == 32 ? 5 * 32 : 3 * 256;
+    const int64_t n_rows = 53, max_tok = 50;
+    problem p;
+    problem_make(&p, type, n_in, n_rows, max_tok, 4242);
+    float *all = malloc((size_t)(n_rows * max_tok) * sizeof *all);
+    float *got = malloc((size_t)(n_rows * max_tok) * sizeof *got);
+    assert_int_equal(kern_select(isa), 0);
+    kern_matmul(type, n_in, p.w, 0, n_rows, p.act, max_tok, all, n_rows);
+    for (size_t k = 0; k < sizeof toks / sizeof toks[0]; k++) {
+        for (int64_t t0 = 0; t0 + toks[k] <= max_tok; t0 += toks[k] + 5) {
+            static const int64_t ranges[][2] = {{0, 53}, {5, 50}, {49, 53}};
+            for (int ri = 0; ri < 3; ri++) {
+                int64_t r0 = ranges[ri][0], r1 = ranges[ri][1];
+                kern_matmul(type, n_in, p.w, r0, r1,
+                            p.act + (size_t)t0 * p.act_bytes, toks[k], got,
+                            n_rows);
+                for (int64_t t = 0; t < toks[k]; t++)
+                    for (int64_t r = r0; r < r1; r++)
+                        if (memcmp(&got[t * n_rows + r],
+                                   &all[(t0 + t) * n_rows + r],
+                                   sizeof(float)) != 0)
+                            fail_msg("%s %s: token %lld row %lld gives "
+                                     "%.9g in a batch of %lld at %lld, "
+                                     "%.9g in the batch of %lld", isa,
+                                     qtype_name(type), (long long)(t0 + t),
+                                     (long long)r,
+                                     (double)got[t * n_rows + r],
+                                     (long long)toks[k], (long long)t0,
+                                     (double)all[(t0 + t) * n_rows + r],
+                                     (long long)max_tok);
+            }
+        }
+    }
+    free(all);
+    free(got);
+    problem_free(&p);
+}
+
+static void matmul_batch_invariant(void **state)
+{
+    (void)state;
+    for (size_t ti = 0; ti < N_WEIGHT_TYPES; ti++)
+        check_batch_invariant("scalar", weight_types[ti]);
+    for (size_t i = 0; i < sizeof simd_isas / sizeof simd_isas[0]; i++) {
+        if (!isa_available(simd_isas[i]))
+            continue;
+        for (size_t ti = 0; ti < N_WEIGHT_TYPES; ti++)
+            check_batch_invariant(simd_isas[i], weight_types[ti]);
+    }
+}
+
 /* The activation bytes must not depend on the ISA: a model may quantize
  * activations once and multiply with any implementation. */
 static void quantize_act_same_bytes(void **state)
@@ -683,6 +744,7 @@ int main(void)
         cmocka_unit_test(matmul_quantized_weights_end_to_end),
         cmocka_unit_test(quantize_act_same_bytes),
         cmocka_unit_test(simd_matmul_matches_scalar),
+        cmocka_unit_test(matmul_batch_invariant),
         cmocka_unit_test(vector_helpers_match_scalar),
         cmocka_unit_test(f32_to_f16_special_values),
         cmocka_unit_test(attention_scalar_values),

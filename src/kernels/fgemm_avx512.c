@@ -18,6 +18,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "kernels/kern_avx512.h"
 #include "kernels/kern_impl.h"
 
 #define INLINE static inline __attribute__((always_inline))
@@ -92,7 +93,7 @@ INLINE void tile(int nr, int nt, int64_t n_pad, const float *strip, const float 
         } else {
             #pragma GCC unroll 8
             for (int r = 0; r < nr; r++)
-                y[t * y_stride + r] = _mm512_reduce_add_ps(acc[r][t]);
+                y[t * y_stride + r] = kern_hsum_ps(acc[r][t]);
         }
     }
 }

@@ -80,7 +80,7 @@ INLINE void ftile(int kind, int nr, int nt, const kern_mm_args *p, int64_t r0,
     for (int t = 0; t < nt; t++)
         #pragma GCC unroll 8
         for (int r = 0; r < nr; r++)
-            p->y[(t0 + t) * p->y_stride + r0 + r] = _mm512_reduce_add_ps(acc[r][t]);
+            p->y[(t0 + t) * p->y_stride + r0 + r] = kern_hsum_ps(acc[r][t]);
 }
 
 /* BF16 weights with BF16 activations: vdpbf16ps takes 32 pairs. */
@@ -125,7 +125,7 @@ INLINE void bftile(int nr, int nt, const kern_mm_args *p, int64_t r0, int64_t t0
     for (int t = 0; t < nt; t++)
         #pragma GCC unroll 8
         for (int r = 0; r < nr; r++)
-            p->y[(t0 + t) * p->y_stride + r0 + r] = _mm512_reduce_add_ps(acc[r][t]);
+            p->y[(t0 + t) * p->y_stride + r0 + r] = kern_hsum_ps(acc[r][t]);
 }
 
 /* Dispatches the tiles of one kind over the row range and token blocks:

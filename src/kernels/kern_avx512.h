@@ -9,6 +9,24 @@
 #include <stdint.h>
 
 /*
+ * Sums the 16 lanes of v in the order kern_reduce_4x4_sums uses for each
+ * accumulator: lanes l and l + 8, then l and l + 4, then (0 + 1) + (2 + 3).
+ * Every matrix-product tile ends with this order, so an output does not
+ * depend on the tile it fell in, and a row gives the same bits whatever
+ * the batch around it (the compilers' _mm512_reduce_add_ps orders differ).
+ */
+static inline __attribute__((always_inline)) float
+kern_hsum_ps(__m512 v)
+{
+    __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v),
+                             _mm512_extractf32x8_ps(v, 1));
+    __m128 q = _mm_add_ps(_mm256_castps256_ps128(h),
+                          _mm256_extractf128_ps(h, 1));
+    __m128 pairs = _mm_add_ps(q, _mm_shuffle_ps(q, q, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtss_f32(pairs) + _mm_cvtss_f32(_mm_movehl_ps(pairs, pairs));
+}
+
+/*
  * Sums each of the 16 accumulators of a 4 x 4 tile acc[i][j] and returns
  * them in one register: lane 4 * j + i holds the sum of acc[i][j]. Four
  * rounds of shuffle + add halve the lanes per accumulator while doubling

@@ -18,6 +18,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "kernels/kern_avx512.h"
 #include "kernels/kern_impl.h"
 #include "quant/fp16.h"
 
@@ -229,7 +230,7 @@ INLINE void kq_tile(int kind, int nt, const kern_mm_args *p, int64_t r, int64_t 
     }
     #pragma GCC unroll 8
     for (int t = 0; t < nt; t++)
-        p->y[(t0 + t) * p->y_stride + r] = _mm512_reduce_add_ps(acc[t]);
+        p->y[(t0 + t) * p->y_stride + r] = kern_hsum_ps(acc[t]);
 }
 
 /* Returns 0, or -1 when no scratch memory could be allocated. */

@@ -291,7 +291,7 @@ INLINE void q32_tile(int kind, int nr, int nt, const kern_mm_args *p, int64_t r0
     for (int t = 0; t < nt; t++)
         #pragma GCC unroll 8
         for (int r = 0; r < nr; r++)
-            p->y[(t0 + t) * p->y_stride + r0 + r] = _mm512_reduce_add_ps(acc[r][t]);
+            p->y[(t0 + t) * p->y_stride + r0 + r] = kern_hsum_ps(acc[r][t]);
 }
 
 /* Rows of a decoded weight strip. */
@@ -367,7 +367,7 @@ INLINE void q32_tile_dec(int kind, int nr, int nt, const kern_mm_args *p, int64_
     for (int t = 0; t < nt; t++)
         #pragma GCC unroll 8
         for (int r = 0; r < nr; r++)
-            p->y[(t0 + t) * p->y_stride + r0 + r] = _mm512_reduce_add_ps(acc[r][t]);
+            p->y[(t0 + t) * p->y_stride + r0 + r] = kern_hsum_ps(acc[r][t]);
 }
 
 /* Bytes of prepared activations per token block (192 bytes per token and
