@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(build-essential cmake ninja-build pkg-config clang
           libpcre2-dev libutf8proc-dev libcjson-dev libcmocka-dev
-          libopenblas-dev libpng-dev libyaml-dev)
+          libopenblas-dev libpng-dev libyaml-dev libsqlite3-dev)
 if [[ "${ROJ_DEPS_EXTRA:-}" != "" ]]; then
     read -r -a extra <<<"$ROJ_DEPS_EXTRA"
     packages+=("${extra[@]}")
