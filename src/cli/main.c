@@ -17,6 +17,7 @@
 #pragma weak cmd_merge
 #pragma weak cmd_train
 #pragma weak cmd_eval
+#pragma weak cmd_run
 
 struct command {
     const char *name;
@@ -26,6 +27,7 @@ struct command {
 
 static const struct command commands[] = {
     {"demo", cmd_demo, "run the built-in demonstration"},
+    {"run", cmd_run, "run a swarm's pipeline over a file of jobs"},
     {"generate", cmd_generate, "generate text from a prompt"},
     {"chat", cmd_chat, "chat with a model interactively"},
     {"tokenize", cmd_tokenize, "print the token ids of a text"},

@@ -319,6 +319,14 @@ int agent_main(const agent_config *cfg)
      * stop; an agent outlives neither the runner nor its socket. */
     signal(SIGINT, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
+    /* Handlers inherited from the runner's process (a stop flag for
+     * SIGTERM, a test harness's crash handler) must not keep a broken
+     * or stopped agent alive. */
+    const int fatal_signals[] = {SIGTERM, SIGSEGV, SIGBUS, SIGFPE, SIGILL,
+                                 SIGABRT, SIGHUP, SIGQUIT};
+    for (size_t i = 0; i < sizeof fatal_signals / sizeof fatal_signals[0];
+         i++)
+        signal(fatal_signals[i], SIG_DFL);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
 
     if (pthread_create(&a.beat_thread, NULL, beat_main, &a) != 0)

@@ -48,7 +48,7 @@ typedef struct run_options {
     int32_t threads;          /* inference threads per agent; 0: 1 */
     uint32_t max_batch;       /* subtasks per batch; 0: 16 */
     uint32_t heartbeat_ms;    /* 0: 100 */
-    uint32_t dead_after_ms;   /* no heartbeat for this long: dead; 0: 2.5
+    uint32_t dead_after_ms;   /* no heartbeat for this long: dead; 0: 10
                                  heartbeat intervals */
     uint32_t max_attempts;    /* different agents per subtask; 0: 3 */
     uint32_t job_timeout_ms;  /* 0: none */

@@ -81,6 +81,25 @@ static void reap(agent_slot *a, char *why, size_t size)
     a->pid = -1;
 }
 
+/* Agents that die before they are ready, again and again, cannot load
+ * or start: the run stops instead of restarting them forever. */
+#define MAX_START_FAILURES 3
+
+static void check_start_failures(runner *r, agent_slot *a)
+{
+    if (a->state == AG_STARTING)
+        a->start_failures++;
+    else
+        a->start_failures = 0;
+    for (uint32_t i = 0; i < r->n_agents; i++)
+        if (r->agents[i].start_failures < MAX_START_FAILURES)
+            return;
+    r->fatal = true;
+    snprintf(r->fatal_msg, sizeof r->fatal_msg, "every agent died %d times "
+             "before it was ready; the last one %.300s", MAX_START_FAILURES,
+             a->last_error);
+}
+
 void run_agent_lost(runner *r, agent_slot *a, const char *why,
                     bool input_blamed)
 {
@@ -110,10 +129,12 @@ void run_agent_lost(runner *r, agent_slot *a, const char *why,
                 run_sub_release(s);
                 continue;
             }
-            if (s->running > 0)
-                continue; /* a hedge is still out */
-            /* Only an attempt that ran alone can blame its input. */
-            bool counts = input_blamed && bt->n == 1;
+            if (s->running > 0 || s->queued)
+                continue; /* a hedged copy is still out or waiting */
+            /* Only an attempt that ran alone can blame its input, and
+             * only in the batch the agent was working on: it runs its
+             * batches in the order they were sent. */
+            bool counts = input_blamed && b == 0 && bt->n == 1;
             s->state = SUB_QUEUED;
             s->failed_at = now;
             r->sum->reassigned++;
@@ -148,6 +169,8 @@ void run_agent_lost(runner *r, agent_slot *a, const char *why,
         close(a->fd);
     a->fd = -1;
     wire_reader_free(&a->rd);
+    snprintf(a->last_error, sizeof a->last_error, "%s", reason);
+    check_start_failures(r, a);
     /* Backoff for agents that die right after starting: 50 ms doubling
      * to 5 s; an agent that lived 10 s starts the count again. */
     if (now - a->spawned_ms < 10000.0)

@@ -39,6 +39,7 @@ typedef struct sub {
     bool queued;           /* in its skill's queue */
     bool solo;             /* send alone: its last batch's agent died */
     bool hedged;
+    uint64_t running_gen;  /* the agent generation of its first attempt */
     uint32_t attempts;     /* failed attempts that count */
     uint32_t running;      /* attempts in flight */
     uint64_t *bad;         /* agent generations it failed on */
@@ -54,6 +55,7 @@ typedef struct run_attempt {
     uint64_t id;
     sub *s;
     bool answered;
+    bool hedge;            /* a second copy sent because the first is slow */
 } run_attempt;
 
 typedef struct run_batch {
@@ -80,6 +82,8 @@ typedef struct agent_slot {
     uint64_t gen;          /* incarnation, unique over the run */
     double spawned_ms, ready_ms, last_beat_ms, restart_ms;
     uint32_t quick_deaths; /* deaths soon after start, for the backoff */
+    uint32_t start_failures; /* deaths before READY in a row */
+    char last_error[256];  /* why it was lost last */
     run_batch batches[RUN_AGENT_DEPTH + 1];
     size_t n_batches, n_tasks;
     double ewma_ms;        /* per subtask */
@@ -159,6 +163,7 @@ typedef struct runner {
     double t0_ms;
     double last_progress_ms;
     bool tty;
+    bool line_drawn;       /* a progress line waits to be erased */
     int progress;
     bool fatal;
     char fatal_msg[512];
