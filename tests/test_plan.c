@@ -175,7 +175,27 @@ static const char SWARM_YAML[] =
     "        map: {over: \"{job.text}\", split: lines}\n"
     "        reduce: vote\n"
     "    output: {label: \"{m.label}\", agree: \"{m.agreement}\"}\n"
-    "  json:\n"
+      "  skip_kinds:\n"
+    "    input: [text]\n"
+    "    steps:\n"
+    "      - {id: c, skill: cls}\n"
+    "      - {id: f, skill: form, when: {c: [a]}}\n"
+    "      - id: m\n"
+    "        skill: cls\n"
+    "        when: {c: [a]}\n"
+    "        map: {over: \"{job.text}\", split: lines}\n"
+    "        reduce: collect\n"
+    "      - {id: v, skill: cls, vote: 3, when: {c: [a]}}\n"
+    "      - {id: x, cascade: [cls, big], threshold: 0.5, when: {c: [a]}}\n"
+    "      - {id: r, skill: cls, when: {v: [b], x: [b]}}\n"
+    "    output: {order: \"{f.order}\", qty: \"{f.qty}\", price: \"{f.price}\",\n"
+    "             rush: \"{f.rush}\", text: \"{f.text}\",\n"
+    "             items: \"{m.items}\", n: \"{m.n_items}\",\n"
+    "             vote: \"{v.label}\", vconf: \"{v.confidence}\",\n"
+    "             agree: \"{v.agreement}\", cascade: \"{x.label}\",\n"
+    "             skill: \"{x.skill}\", xconf: \"{x.confidence}\",\n"
+    "             r: \"{r.label}\"}\n"
+  "  json:\n"
     "    input: [text]\n"
     "    steps:\n"
     "      - {id: f, skill: form}\n"
@@ -426,6 +446,49 @@ static void output_before_done_rejected(void **state)
     plan_job_free(job);
 }
 
+static void ready_in_batches(void **state)
+{
+    (void)state;
+    plan_job *job = start("vote4", "{\"text\": \"t\"}");
+    plan_task one[2];
+    assert_int_equal(plan_job_ready(job, one, 1), 1);
+    assert_string_equal(one[0].key, "v#0");
+    assert_int_equal(plan_job_ready(job, one, 2), 2);
+    assert_string_equal(one[0].key, "v#1");
+    assert_string_equal(one[1].key, "v#2");
+    assert_int_equal(plan_job_pending(job), 3);
+    assert_int_equal(plan_job_ready(job, one, 0), 0);
+    assert_int_equal(plan_job_ready(job, one, 2), 1);
+    assert_string_equal(one[0].key, "v#3");
+    assert_int_equal(plan_job_ready(job, one, 2), 0);
+    plan_job_free(job);
+}
+
+static void job_new_rejects_pipeline(void **state)
+{
+    (void)state;
+    plan_job *job = (plan_job *)&job;
+    assert_int_equal(plan_job_new(swarm, swarm->n_pipelines, 0, "j1",
+                                  "{\"text\": \"t\"}", NULL, &job),
+                     ROJ_ERR_INVALID_ARG);
+    assert_null(job);
+}
+
+static void output_escapes_id(void **state)
+{
+    (void)state;
+    long p = swarm_find_pipeline(swarm, "plain");
+    plan_job *job = NULL;
+    assert_int_equal(plan_job_new(swarm, (size_t)p, 7, "say \"hi\"\n",
+                                  "{\"text\": \"t\"}", NULL, &job), ROJ_OK);
+    take_ready(job);
+    answer(job, "c", "{\"label\": \"a\", \"confidence\": 0.5}");
+    expect_line(job, "{\"id\":\"say \\\"hi\\\"\\n\",\"ok\":true,"
+                     "\"result\":{\"label\":\"a\",\"conf\":0.5,"
+                     "\"both\":\"a at 0.5\",\"braces\":\"{a}\"}}");
+    plan_job_free(job);
+}
+
 /* ---- routing ---- */
 
 static const char ROUTE_FIELDS[] =
@@ -475,6 +538,49 @@ static void when_routes_to_listed_label(void **state)
                      "\"tconf\":0.30000000000000004,\"u\":\"b\","
                      "\"reply\":\"sent\",\"n\":2.5,\"tags\":[\"x\",1],"
                      "\"n_text\":\"n=2.5\"}}");
+    plan_job_free(job);
+}
+
+static void when_skip_fields_by_kind(void **state)
+{
+    (void)state;
+    plan_job *job = start("skip_kinds", "{\"text\": \"t\"}");
+    assert_string_equal(take_ready(job), "c");
+    answer(job, "c", "{\"label\": \"b\", \"confidence\": 0.9}");
+    assert_string_equal(take_ready(job), "");
+    expect_line(job, "{\"id\":\"j1\",\"ok\":true,\"result\":{\"order\":\"\","
+                     "\"qty\":0,\"price\":0,\"rush\":false,\"text\":\"\","
+                     "\"items\":[],\"n\":0,\"vote\":\"\",\"vconf\":0,"
+                     "\"agree\":0,\"cascade\":\"\",\"skill\":\"\","
+                     "\"xconf\":0,\"r\":\"\"}}");
+    plan_job_free(job);
+}
+
+static void when_needs_every_entry(void **state)
+{
+    (void)state;
+    plan_job *job = start("skip_kinds", "{\"text\": \"t\"}");
+    take_ready(job);
+    answer(job, "c", "{\"label\": \"a\", \"confidence\": 0.9}");
+    assert_string_equal(take_ready(job), "f,m[0],v#0,v#1,v#2,x~0");
+    answer(job, "f", "{\"text\": \"{}\", \"order\": \"A-1\", \"qty\": 1, "
+                     "\"price\": 2.5, \"rush\": false}");
+    answer(job, "m[0]", "{\"label\": \"c\", \"confidence\": 0.5}");
+    for (int i = 0; i < 3; i++) {
+        char key[8];
+        snprintf(key, sizeof key, "v#%d", i);
+        answer(job, key, "{\"label\": \"b\", \"confidence\": 0.5, "
+                         "\"probs\": [0.25, 0.5, 0.25]}");
+    }
+    /* v chose b but x chose a: r does not run. */
+    answer(job, "x~0", "{\"label\": \"a\", \"confidence\": 0.75}");
+    assert_string_equal(take_ready(job), "");
+    expect_line(job, "{\"id\":\"j1\",\"ok\":true,\"result\":{\"order\":"
+                     "\"A-1\",\"qty\":1,\"price\":2.5,\"rush\":false,"
+                     "\"text\":\"{}\",\"items\":[{\"label\":\"c\","
+                     "\"confidence\":0.5}],\"n\":1,\"vote\":\"b\","
+                     "\"vconf\":0.5,\"agree\":1,\"cascade\":\"a\","
+                     "\"skill\":\"cls\",\"xconf\":0.75,\"r\":\"\"}}");
     plan_job_free(job);
 }
 
@@ -1091,10 +1197,10 @@ static void fail_subtask(void **state)
     plan_job_fail(job, "zz", "unknown");
     assert_false(plan_job_done(job));
 
-    plan_job_fail(job, "v#1", "timed out after 5s");
+    plan_job_fail(job, "v#1", "subtask v#1 timed out after 5s");
     assert_int_equal(plan_job_pending(job), 1);
     expect_line(job, "{\"id\":\"j1\",\"ok\":false,\"error\":\"subtask "
-                     "\\\"v#1\\\": timed out after 5s\"}");
+                     "v#1 timed out after 5s\"}");
     assert_string_equal(take_ready(job), "");
 
     /* The voter still out sends its result late: only the count changes. */
@@ -1102,6 +1208,17 @@ static void fail_subtask(void **state)
                        "\"probs\": [0.6, 0.3, 0.1]}");
     assert_int_equal(plan_job_pending(job), 0);
     EXPECT_ERROR(job, "v#1", "timed out after 5s");
+    plan_job_free(job);
+}
+
+static void fail_subtask_default_message(void **state)
+{
+    (void)state;
+    plan_job *job = start("plain", "{\"text\": \"t\"}");
+    take_ready(job);
+    plan_job_fail(job, "c", NULL);
+    expect_line(job, "{\"id\":\"j1\",\"ok\":false,\"error\":\"subtask "
+                     "\\\"c\\\" failed\"}");
     plan_job_free(job);
 }
 
@@ -1154,8 +1271,13 @@ int main(void)
         cmocka_unit_test(plain_step),
         cmocka_unit_test(after_orders_ready),
         cmocka_unit_test(output_before_done_rejected),
+        cmocka_unit_test(ready_in_batches),
+        cmocka_unit_test(job_new_rejects_pipeline),
+        cmocka_unit_test(output_escapes_id),
         cmocka_unit_test(when_skips_and_dependents_run),
         cmocka_unit_test(when_routes_to_listed_label),
+        cmocka_unit_test(when_skip_fields_by_kind),
+        cmocka_unit_test(when_needs_every_entry),
         cmocka_unit_test(vote_majority_agreement),
         cmocka_unit_test(vote_tie_higher_confidence),
         cmocka_unit_test(vote_tie_earlier_voter),
@@ -1189,6 +1311,7 @@ int main(void)
         cmocka_unit_test(result_not_json),
         cmocka_unit_test(duplicate_result_ignored),
         cmocka_unit_test(fail_subtask),
+        cmocka_unit_test(fail_subtask_default_message),
         cmocka_unit_test(abort_job),
         cmocka_unit_test(seed_stable_per_key),
     };

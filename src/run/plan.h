@@ -110,7 +110,10 @@ size_t plan_job_ready(plan_job *job, plan_task *out, size_t max);
 roj_status plan_job_result(plan_job *job, const char *key,
                            const char *result_json);
 
-/* Marks the subtask key failed: the job fails with message. */
+/* Marks the subtask key failed: the job fails with message as its error.
+ * The message is used as is, so it should name the key; NULL gives
+ * "subtask \"KEY\" failed". A key that was not handed out, or that
+ * already has a result, is ignored. */
 void plan_job_fail(plan_job *job, const char *key, const char *message);
 
 /* Fails the whole job (deadline, cancellation) with message. */
