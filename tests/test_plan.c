@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <cjson/cJSON.h>
+
 #include "gguf/gguf.h"
 #include "run/plan.h"
 #include "swarm/swarm.h"
@@ -991,6 +993,43 @@ static void map_too_many_items(void **state)
     free(fields);
 }
 
+static void map_cascade_many_levels(void **state)
+{
+    (void)state;
+    /* 40 items that all escalate: level 1 tasks are created while
+     * results come in, so the task array grows under a result call. */
+    char fields[1024] = "{\"text\": \"";
+    for (int i = 0; i < 40; i++)
+        snprintf(fields + strlen(fields), sizeof fields - strlen(fields),
+                 "line %d\\n", i);
+    strcat(fields, "\"}");
+    plan_job *job = start("map_cascade", fields);
+    take_ready(job);
+    assert_int_equal(n_ready, 40);
+    for (int i = 39; i >= 0; i--) {
+        char key[16];
+        snprintf(key, sizeof key, "m[%d]~0", i);
+        answer(job, key, "{\"label\": \"a\", \"confidence\": 0.1}");
+    }
+    take_ready(job);
+    assert_int_equal(n_ready, 40);
+    assert_string_equal(ready[0].key, "m[39]~1");
+    assert_string_equal(task_value("m[0]~1", "text"), "line 0");
+    for (int i = 0; i < 40; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "m[%d]~1", i);
+        answer(job, key, "{\"label\": \"c\", \"confidence\": 0.3}");
+    }
+    assert_true(plan_job_done(job));
+    assert_false(plan_job_failed(job));
+    char *line = NULL;
+    assert_int_equal(plan_job_output(job, &line), ROJ_OK);
+    assert_non_null(strstr(line, "\"skill\":\"big\"}}"));
+    assert_null(strstr(line, "\"skill\":\"cls\""));
+    free(line);
+    plan_job_free(job);
+}
+
 static void map_cascade_keys(void **state)
 {
     (void)state;
@@ -1238,6 +1277,101 @@ static void abort_job(void **state)
     plan_job_free(job);
 }
 
+/* ---- out of memory ---- */
+
+/* cJSON allocations left before the next one fails; -1: no limit. */
+static long json_budget = -1;
+
+static void *budget_malloc(size_t size)
+{
+    if (json_budget == 0)
+        return NULL;
+    if (json_budget > 0)
+        json_budget--;
+    return malloc(size);
+}
+
+/* A valid result for one task of skill, so that every step finishes. */
+static const char *canned_result(size_t skill)
+{
+    const char *name = swarm->skills[skill].name;
+    if (!strcmp(name, "find"))
+        return "{\"text\": \"A-1\", \"found\": true}";
+    if (!strcmp(name, "say"))
+        return "{\"text\": \"ok\"}";
+    if (!strcmp(name, "form"))
+        return "{\"text\": \"{}\", \"order\": \"A-1\", \"qty\": 1, "
+               "\"price\": 2.5, \"rush\": true}";
+    return "{\"label\": \"a\", \"confidence\": 0.9, "
+           "\"probs\": [0.9, 0.05, 0.05]}";
+}
+
+/* Runs a job of pipeline to its end with canned results while cJSON
+ * allocations fail after budget of them. Returns true when the job
+ * succeeded; every call must either succeed or report ROJ_ERR_NOMEM. */
+static bool drive_with_budget(const swarm_pipeline *pipeline, long budget)
+{
+    static const char fields[] = "{\"text\": \"One. Two.\\nThree\", "
+                                 "\"n\": 1.5, \"tags\": [\"A\", \"B\"], "
+                                 "\"flag\": true}";
+    chunk_spy spy = {0};
+    plan_hooks hooks = {chunk_bytes, &spy};
+    plan_job *job = (plan_job *)&job;
+    json_budget = budget;
+    roj_status st = plan_job_new(swarm, (size_t)(pipeline - swarm->pipelines),
+                                 0, "j1", fields, &hooks, &job);
+    if (st) {
+        json_budget = -1;
+        assert_int_equal(st, ROJ_ERR_NOMEM);
+        assert_null(job);
+        return false;
+    }
+    plan_task tasks[64];
+    size_t n;
+    while ((n = plan_job_ready(job, tasks, 64)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            st = plan_job_result(job, tasks[i].key,
+                                 canned_result(tasks[i].skill));
+            if (st) {
+                assert_int_equal(st, ROJ_ERR_NOMEM);
+                assert_true(plan_job_failed(job));
+            }
+        }
+    }
+    assert_true(plan_job_done(job));
+    char *line = NULL;
+    st = plan_job_output(job, &line);
+    json_budget = -1;
+    bool ok = !plan_job_failed(job);
+    if (st) {
+        assert_int_equal(st, ROJ_ERR_NOMEM);
+        assert_null(line);
+    } else if (ok) {
+        assert_non_null(strstr(line, "\"ok\":true"));
+    } else {
+        assert_non_null(strstr(line, "\"ok\":false"));
+    }
+    free(line);
+    plan_job_free(job);
+    return ok && !st;
+}
+
+static void nomem_fails_cleanly(void **state)
+{
+    (void)state;
+    cJSON_Hooks counting = {budget_malloc, free};
+    cJSON_InitHooks(&counting);
+    /* Fail the first cJSON allocation, then the second, and so on, until
+     * a job has enough of them to finish. */
+    for (size_t p = 0; p < swarm->n_pipelines; p++) {
+        long budget = 0;
+        while (!drive_with_budget(&swarm->pipelines[p], budget))
+            budget++;
+        assert_true(budget > 0);
+    }
+    cJSON_InitHooks(NULL);
+}
+
 /* ---- seeds ---- */
 
 static void seed_stable_per_key(void **state)
@@ -1301,6 +1435,7 @@ int main(void)
         cmocka_unit_test(map_chunks_bad_offsets),
         cmocka_unit_test(map_many_items),
         cmocka_unit_test(map_too_many_items),
+        cmocka_unit_test(map_cascade_many_levels),
         cmocka_unit_test(map_cascade_keys),
         cmocka_unit_test(map_vote_keys),
         cmocka_unit_test(json_fields_in_placeholders),
@@ -1313,6 +1448,7 @@ int main(void)
         cmocka_unit_test(fail_subtask),
         cmocka_unit_test(fail_subtask_default_message),
         cmocka_unit_test(abort_job),
+        cmocka_unit_test(nomem_fails_cleanly),
         cmocka_unit_test(seed_stable_per_key),
     };
     return test_run_group(tests, setup_swarm, teardown_swarm);
