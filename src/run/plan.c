@@ -268,8 +268,10 @@ void plan_job_fail(plan_job *job, const char *key, const char *message)
 {
     if (!task_answer(job, key))
         return;
-    job_fail(job, "subtask \"%s\": %s", key,
-             message ? message : "failed");
+    if (message)
+        job_fail(job, "%s", message);
+    else
+        job_fail(job, "subtask \"%s\" failed", key);
 }
 
 void plan_job_abort(plan_job *job, const char *message)

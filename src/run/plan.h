@@ -12,10 +12,13 @@
  *   STEP[I]         item I (0-based) of a map step; combined with the
  *                   above as STEP[I]#V or STEP[I]~L
  *
- * Semantics (docs/SWARM.md "Running a pipeline"):
+ * Semantics (docs/SWARM.md describes the swarm file itself):
  *   - A step is ready when every step it depends on is done. A step whose
  *     `when` does not hold is skipped: its string fields are "", found
- *     is false, count and n_items are 0, and its dependents still run.
+ *     and json booleans are false, numbers (confidence, agreement,
+ *     count, n_items, json numbers) are 0, items is [], and its
+ *     dependents still run. A step routed through a skipped step is
+ *     skipped too, because the skipped step's label is "".
  *   - Placeholders take the job's field ({job.F}: a string as is, any
  *     other JSON value as its JSON text), an earlier step's result field
  *     ({STEP.F}; numbers as the shortest text that round-trips) or, in a
@@ -44,10 +47,15 @@
  *     job index and the key, so it is the same in every run and on every
  *     agent.
  *   - Output line: {"id": ID, "ok": true, "result": {...}} where result
- *     has the pipeline's output fields; a template that is exactly one
- *     placeholder of a non-string value (confidence, count, items) keeps
- *     its JSON type, anything else is a string. A failed job gives
- *     {"id": ID, "ok": false, "error": MESSAGE}.
+ *     has the pipeline's output fields in the file's order. A template
+ *     that is exactly one placeholder of a non-string value (confidence,
+ *     count, items) keeps its JSON type, anything else is a string. A
+ *     failed job gives {"id": ID, "ok": false, "error": MESSAGE}. ID is
+ *     always a JSON string. The line is compact JSON with no white space
+ *     between tokens ({"id":"7","ok":true,...}), which the runner relies
+ *     on when it reads "ok" back, and numbers in it are the shortest
+ *     text that round-trips (whole numbers below 1e17 without an
+ *     exponent).
  *
  * Ownership: a plan_job owns its strings; pointers in plan_task stay
  * valid until plan_job_free. Threading: one thread per plan_job; the
@@ -110,7 +118,10 @@ size_t plan_job_ready(plan_job *job, plan_task *out, size_t max);
 roj_status plan_job_result(plan_job *job, const char *key,
                            const char *result_json);
 
-/* Marks the subtask key failed: the job fails with message. */
+/* Marks the subtask key failed: the job fails with message as its error.
+ * The message is used as is, so it should name the key; NULL gives
+ * "subtask \"KEY\" failed". A key that was not handed out, or that
+ * already has a result, is ignored. */
 void plan_job_fail(plan_job *job, const char *key, const char *message);
 
 /* Fails the whole job (deadline, cancellation) with message. */

@@ -119,11 +119,12 @@ static roj_status split_chunks(plan_job *job, const swarm_step *s,
     for (size_t i = 0; i < n; i++) {
         if (ends[i] < start || ends[i] > len ||
             (i + 1 == n && ends[i] != len)) {
+            job_fail(job, "step \"%s\": the chunk hook gave end offset %zu "
+                     "(entry %zu of %zu) for a text of %zu bytes; offsets "
+                     "must ascend and end at the text's length", s->id,
+                     ends[i], i, n, len);
             free(ends);
-            return job_fail(job, "step \"%s\": the chunk hook gave end "
-                            "offset %zu (entry %zu of %zu) for a text of "
-                            "%zu bytes; offsets must ascend and end at the "
-                            "text's length", s->id, ends[i], i, n, len);
+            return ROJ_OK;
         }
         if (!item_add(l, text + start, ends[i] - start))
             break;
