@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "model/synth.h"
 #include "run/exec.h"
@@ -73,6 +74,16 @@ static const char SWARM_YAML[] =
     "    model: base\n"
     "    prompt: \"{text}\"\n"
     "    output: {text: {max_tokens: 12}}\n"
+    "    sampling: {temperature: 1.0, seed: 3}\n"
+    "  say_long:\n"
+    "    model: base\n"
+    "    prompt: \"{text}\"\n"
+    "    output: {text: {max_tokens: 40}}\n"
+    "    sampling: {temperature: 1.0, seed: 3}\n"
+    "  say_stop:\n"
+    "    model: base\n"
+    "    prompt: \"{text}\"\n"
+    "    output: {text: {max_tokens: 40, stop: [e]}}\n"
     "    sampling: {temperature: 1.0, seed: 3}\n"
     "  say_greedy:\n"
     "    model: base\n"
@@ -438,6 +449,38 @@ static void test_text_seeds(void **state)
     exec_close(e);
 }
 
+static void test_text_stop_string(void **state)
+{
+    (void)state;
+    /* The same seed samples the same tokens, so the text with the stop
+     * string "e" is the text without it, cut before its first "e". */
+    exec_engine *e = engine_open();
+    int cut = 0;
+    for (uint64_t seed = 0; seed < 8; seed++) {
+        char *long_json = run_one(e, skill("say_long"), "text", "Hello",
+                                  seed);
+        char *stop_json = run_one(e, skill("say_stop"), "text", "Hello",
+                                  seed);
+        char *whole = string_field(long_json, "text");
+        char *text = string_field(stop_json, "text");
+        assert_null(strchr(text, 'e'));
+        const char *at = strchr(whole, 'e');
+        if (at) {
+            assert_int_equal(strlen(text), (size_t)(at - whole));
+            assert_memory_equal(text, whole, strlen(text));
+            cut++;
+        } else {
+            assert_string_equal(text, whole);
+        }
+        free(whole);
+        free(text);
+        free(long_json);
+        free(stop_json);
+    }
+    assert_true(cut > 0);
+    exec_close(e);
+}
+
 /* ---- span ---- */
 
 static void test_span_extractor(void **state)
@@ -704,6 +747,62 @@ static void test_threads_same(void **state)
     exec_close(one);
 }
 
+static void test_model_gone(void **state)
+{
+    (void)state;
+    /* A model file removed after the swarm file loaded stops the engine:
+     * every task gets the reason and may be retried elsewhere. */
+    char from[600], to[600], yaml_path[600];
+    snprintf(from, sizeof from, "%s/models/base.gguf", test_tmpdir());
+    snprintf(to, sizeof to, "%s/models/gone.gguf", test_tmpdir());
+    snprintf(yaml_path, sizeof yaml_path, "%s/gone.yaml", test_tmpdir());
+    size_t size;
+    char *bytes = test_read_file(from, &size);
+    test_write_file(to, bytes, size);
+    free(bytes);
+    static const char yaml[] =
+        "version: 1\n"
+        "models: {gone: models/gone.gguf}\n"
+        "skills:\n"
+        "  say: {model: gone, prompt: \"{text}\",\n"
+        "        output: {text: {max_tokens: 4}}}\n"
+        "pipelines:\n"
+        "  p: {input: [text], steps: [{id: s, skill: say}],\n"
+        "      output: {text: \"{s.text}\"}}\n";
+    swarm_file *gone = NULL;
+    assert_int_equal(swarm_parse(yaml, strlen(yaml), yaml_path, &gone, NULL),
+                     ROJ_OK);
+    assert_int_equal(unlink(to), 0);
+
+    exec_engine *e = NULL;
+    assert_int_equal(exec_open(gone, 1, &e), ROJ_OK);
+    assert_true(exec_preload(e) != ROJ_OK);
+    assert_non_null(strstr(roj_last_error(), "gone"));
+    const char *const names[1] = {"text"};
+    const char *const values[2] = {"a", "b"};
+    exec_task t[2];
+    make_tasks(t, 2, 0, names, values, 0);
+    exec_result r[2];
+    assert_true(exec_run(e, t, 2, r) != ROJ_OK);
+    for (int i = 0; i < 2; i++) {
+        assert_null(r[i].json);
+        assert_non_null(r[i].error);
+        assert_non_null(strstr(r[i].error, "gone.gguf"));
+        assert_false(r[i].permanent);
+        exec_result_clear(&r[i]);
+    }
+    exec_close(e);
+    swarm_free(gone);
+}
+
+static void test_run_empty(void **state)
+{
+    (void)state;
+    exec_engine *e = engine_open();
+    assert_int_equal(exec_run(e, NULL, 0, NULL), ROJ_OK);
+    exec_close(e);
+}
+
 /* ---- helpers of the runners ---- */
 
 static void test_pick_label(void **state)
@@ -764,6 +863,7 @@ int main(void)
         cmocka_unit_test(test_choice_any_model),
         cmocka_unit_test(test_choice_warm_seeds),
         cmocka_unit_test(test_text_seeds),
+        cmocka_unit_test(test_text_stop_string),
         cmocka_unit_test(test_span_extractor),
         cmocka_unit_test(test_span_lora),
         cmocka_unit_test(test_span_any_model),
@@ -773,6 +873,8 @@ int main(void)
         cmocka_unit_test(test_missing_field),
         cmocka_unit_test(test_mixed_batch),
         cmocka_unit_test(test_threads_same),
+        cmocka_unit_test(test_model_gone),
+        cmocka_unit_test(test_run_empty),
         cmocka_unit_test(test_pick_label),
         cmocka_unit_test(test_mix_seed),
         cmocka_unit_test(test_open_bad_args),
