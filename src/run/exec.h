@@ -6,13 +6,25 @@
  *
  * Result objects, by the skill's output kind (docs/SWARM.md):
  *   choice  {"label": "refund", "confidence": 0.93, "probs": [...]}
- *           probs in the order of swarm_output.labels;
+ *           probs in the order of swarm_output.labels, summing to 1
+ *           (a specialist's probabilities renormalized over the labels
+ *           the skill lists), and confidence the prob of the label. The
+ *           label is the most probable one at temperature 0, else a draw
+ *           from probs^(1 / temperature) seeded like the sampler;
  *   span    {"text": "A-1234", "found": true}  (text is the none word and
  *           found false when there is no span);
- *   json    {"text": "{...}", FIELD: value, ...}  every schema field;
+ *   json    {"text": "{...}", FIELD: value, ...}  every schema field
+ *           (except one named "text": the object holds it);
  *   text    {"text": "..."}.
- * Numbers are printed with enough digits (%.9g) to round-trip a float, so
- * a result read back from the journal equals the one computed.
+ * Probabilities are printed with enough digits (%.9g) to round-trip a
+ * float, so a result read back from the journal equals the one computed.
+ *
+ * Failures of one task: some tasks lack a field of their skill's prompt,
+ * name a skill the swarm does not have, or have a prompt that leaves less
+ * room in the model's context than the output needs. Such a task gets an
+ * error with permanent set, and the other tasks of the batch still run.
+ * Field values that are not valid UTF-8 have each bad sequence replaced
+ * by U+FFFD.
  *
  * Determinism: a result depends only on the skill, the input fields and
  * the seed, never on the other subtasks of the batch, the agent or the

@@ -79,12 +79,20 @@ typedef struct exec_call {
  * spec_extract: a prompt taken from a roj-trained model. */
 bool exec_uses_specialist(const exec_call *call);
 
+/* Returns the slot a span skill extracts: its output's slot, else the
+ * first slot of the specialist, else NULL. */
+const char *exec_span_slot(const exec_call *call);
+
 /* Fills item from task: the skill's field values (invalid UTF-8 replaced
  * by U+FFFD), the prompt tokens and the length check against the
  * context. A bad task gets its error in item->result and item->done. */
 roj_status exec_item_prepare(const exec_call *call, const exec_task *task,
                              exec_result *result, exec_item *item);
 void exec_item_free(exec_item *item);
+
+/* Sets *out to a copy of s with each invalid UTF-8 sequence replaced by
+ * U+FFFD, or to NULL when s is valid already. The caller frees *out. */
+roj_status exec_utf8_repair(const char *s, char **out);
 
 /* Records a failure of item: the message (prefixed with the skill) and
  * whether retrying can help, from st. Returns st when the engine cannot
