@@ -582,6 +582,10 @@ roj_status journal_set_emitted(journal *j, uint64_t next_job,
     return step_write(j, s, rc, "recording the output position");
 }
 
+/* NOTE: COMMIT frees SQLite's write lock until the BEGIN IMMEDIATE that
+ * follows. A second run waiting for the lock could take it in that gap
+ * and resume the same journal; a test that commits in a loop while
+ * another process opens the journal has not hit it. */
 roj_status journal_commit(journal *j)
 {
     roj_status st = check_writable(j, 0, "journal_commit");

@@ -4,10 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/error.h"
 #include "run/wire.h"
+
+/* Free space the reader ensures before each read, in bytes. */
+#define WIRE_READ_CHUNK 65536
 
 static void put_header(unsigned char *h, wire_type type, uint32_t len)
 {
@@ -19,6 +23,8 @@ static void put_header(unsigned char *h, wire_type type, uint32_t len)
         h[4 + i] = (unsigned char)(len >> (8 * i));
 }
 
+/* Writes all n bytes. On a non-blocking fd that is full, waits for room
+ * in steps of up to 1 s. */
 static roj_status send_all(int fd, const char *p, size_t n)
 {
     while (n > 0) {
@@ -27,11 +33,14 @@ static roj_status send_all(int fd, const char *p, size_t n)
             if (errno == EINTR)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                /* NOTE: a peer that stops reading keeps this loop
+                 * waiting, with no time limit. */
                 struct pollfd pfd = {fd, POLLOUT, 0};
                 (void)poll(&pfd, 1, 1000);
                 continue;
             }
-            return roj_error(ROJ_ERR_IO, "socket write: %s", strerror(errno));
+            return roj_error(ROJ_ERR_IO, "socket write failed: %s",
+                             strerror(errno));
         }
         p += w;
         n -= (size_t)w;
@@ -39,12 +48,24 @@ static roj_status send_all(int fd, const char *p, size_t n)
     return ROJ_OK;
 }
 
+static bool type_known(unsigned type)
+{
+    return type >= WIRE_READY && type <= WIRE_FAILED;
+}
+
 roj_status wire_send(int fd, wire_type type, const char *payload, size_t len)
 {
     unsigned char h[WIRE_HEADER];
+    if (!type_known((unsigned)type))
+        return roj_error(ROJ_ERR_INVALID_ARG, "frame type %d is unknown, "
+                         "expected %d to %d", (int)type, WIRE_READY,
+                         WIRE_FAILED);
     if (len > WIRE_MAX_PAYLOAD)
         return roj_error(ROJ_ERR_RANGE, "frame of %zu bytes is over the "
                          "%u-byte limit", len, WIRE_MAX_PAYLOAD);
+    if (len > 0 && !payload)
+        return roj_error(ROJ_ERR_INVALID_ARG, "frame of %zu bytes has a "
+                         "NULL payload", len);
     put_header(h, type, (uint32_t)len);
     /* One buffer for small frames, so a frame is one write. */
     if (len <= 4096) {
@@ -80,30 +101,51 @@ static roj_status reserve(wire_reader *r, size_t extra)
     return ROJ_OK;
 }
 
-roj_status wire_fill(wire_reader *r, int fd, bool *eof)
+/* Reads once into the free space of r: *got bytes out of the *space
+ * offered (*got is 0 for EAGAIN). Sets *eof when the peer closed the
+ * stream or the read failed. */
+static roj_status fill_once(wire_reader *r, int fd, size_t *got,
+                            size_t *space, bool *eof)
 {
+    *got = 0;
+    *space = 0;
     *eof = false;
+    roj_status st = reserve(r, WIRE_READ_CHUNK);
+    if (st != ROJ_OK)
+        return st;
+    *space = r->cap - r->len - 1;
     for (;;) {
-        roj_status st = reserve(r, 65536);
-        if (st)
-            return st;
-        ssize_t n = read(fd, r->buf + r->len, r->cap - r->len - 1);
+        ssize_t n = read(fd, r->buf + r->len, *space);
         if (n > 0) {
             r->len += (size_t)n;
-            if ((size_t)n < 65536)
-                return ROJ_OK;
-            continue;
+            *got = (size_t)n;
+            return ROJ_OK;
         }
         if (n == 0) {
             *eof = true;
-            return roj_error(ROJ_ERR_IO, "the agent closed its socket");
+            return roj_error(ROJ_ERR_IO, "the peer closed the socket");
         }
         if (errno == EINTR)
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK)
             return ROJ_OK;
         *eof = true;
-        return roj_error(ROJ_ERR_IO, "socket read: %s", strerror(errno));
+        return roj_error(ROJ_ERR_IO, "socket read failed: %s",
+                         strerror(errno));
+    }
+}
+
+roj_status wire_fill(wire_reader *r, int fd, bool *eof)
+{
+    /* Read until the socket is drained (EAGAIN or a short read), or a
+     * frame of the maximum size is buffered. */
+    for (;;) {
+        size_t got, space;
+        roj_status st = fill_once(r, fd, &got, &space, eof);
+        if (st != ROJ_OK || got < space)
+            return st;
+        if (r->len - r->consumed >= WIRE_HEADER + WIRE_MAX_PAYLOAD)
+            return ROJ_OK;
     }
 }
 
@@ -118,8 +160,8 @@ bool wire_next(wire_reader *r, wire_type *type, char **payload, size_t *len,
     uint32_t n = 0;
     for (int i = 0; i < 4; i++)
         n |= (uint32_t)h[4 + i] << (8 * i);
-    if (h[0] != 'R' || h[1] != 'J' || h[3] != 0 || h[2] < WIRE_READY ||
-        h[2] > WIRE_FAILED || n > WIRE_MAX_PAYLOAD) {
+    if (h[0] != 'R' || h[1] != 'J' || h[3] != 0 || !type_known(h[2]) ||
+        n > WIRE_MAX_PAYLOAD) {
         *bad = true;
         return false;
     }
@@ -148,24 +190,51 @@ bool wire_next(wire_reader *r, wire_type *type, char **payload, size_t *len,
     return true;
 }
 
+/* Milliseconds on the monotonic clock. */
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 roj_status wire_recv(wire_reader *r, int fd, int timeout_ms, wire_type *type,
                      char **payload, size_t *len)
 {
+    int64_t deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : 0;
     for (;;) {
         bool bad, eof;
         if (wire_next(r, type, payload, len, &bad))
             return ROJ_OK;
         if (bad)
-            return roj_error(ROJ_ERR_IO, "malformed frame header");
+            return roj_error(ROJ_ERR_IO, "malformed frame header: wrong "
+                             "magic, unknown type or a payload over %u "
+                             "bytes", WIRE_MAX_PAYLOAD);
+
+        /* Wait for bytes until the deadline, then read once: a second
+         * read could block on a blocking fd. */
+        int wait_ms = -1;
+        if (timeout_ms >= 0) {
+            int64_t left = deadline - now_ms();
+            wait_ms = left > 0 ? (int)left : 0;
+        }
         struct pollfd pfd = {fd, POLLIN, 0};
-        int pr = poll(&pfd, 1, timeout_ms);
+        int pr = poll(&pfd, 1, wait_ms);
         if (pr < 0 && errno == EINTR)
             continue;
+        if (pr < 0)
+            return roj_error(ROJ_ERR_IO, "poll on the socket failed: %s",
+                             strerror(errno));
         if (pr == 0)
             return roj_error(ROJ_ERR_ABORTED, "no frame within %d ms",
                              timeout_ms);
-        roj_status st = wire_fill(r, fd, &eof);
-        if (st)
+        size_t got, space;
+        roj_status st = fill_once(r, fd, &got, &space, &eof);
+        if (st != ROJ_OK && eof && r->len > r->consumed)
+            return roj_error(ROJ_ERR_IO, "the peer closed the socket in "
+                             "the middle of a frame (%zu bytes of it "
+                             "received)", r->len - r->consumed);
+        if (st != ROJ_OK)
             return st;
     }
 }

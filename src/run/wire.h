@@ -33,8 +33,10 @@ typedef enum wire_type {
     WIRE_FAILED = 7     /* agent -> runner: {"error": ...} it cannot start */
 } wire_type;
 
-/* Writes one frame, retrying short writes and EINTR. Never raises
- * SIGPIPE. ROJ_ERR_IO when the peer is gone. */
+/* Writes one frame, retrying short writes and EINTR, and waiting for
+ * room on a non-blocking fd. Never raises SIGPIPE. ROJ_ERR_IO when the
+ * peer is gone, ROJ_ERR_INVALID_ARG for an unknown type or a NULL
+ * payload with len > 0, ROJ_ERR_RANGE past WIRE_MAX_PAYLOAD. */
 roj_status wire_send(int fd, wire_type type, const char *payload,
                      size_t len);
 
@@ -47,9 +49,11 @@ typedef struct wire_reader {
     size_t frame_cap;
 } wire_reader;
 
-/* Reads what the fd has now (non-blocking fd) into the reader.
- * Returns ROJ_OK after reading something or nothing (EAGAIN),
- * ROJ_ERR_IO with *eof set when the peer closed the stream. */
+/* Reads what the fd has now (non-blocking fd) into the reader, stopping
+ * once a frame of the maximum size is buffered. Returns ROJ_OK
+ * after reading something or nothing (EAGAIN), ROJ_ERR_IO with *eof set
+ * when the peer closed the stream or the read failed. Frames read before
+ * the end stay buffered for wire_next. */
 roj_status wire_fill(wire_reader *r, int fd, bool *eof);
 
 /* The next complete frame, if any: sets *type, *payload (NUL-terminated
@@ -60,12 +64,14 @@ roj_status wire_fill(wire_reader *r, int fd, bool *eof);
 bool wire_next(wire_reader *r, wire_type *type, char **payload, size_t *len,
                bool *bad);
 
-/* Blocks until a whole frame arrives (blocking fd) or timeout_ms passes
- * (-1: no limit). ROJ_ERR_IO on EOF or a malformed frame,
+/* Blocks until a whole frame arrives or timeout_ms passes in all (-1: no
+ * limit); works on blocking and non-blocking fds. ROJ_ERR_IO on EOF
+ * (with a message that notes a frame cut short) or a malformed frame,
  * ROJ_ERR_ABORTED on timeout. */
 roj_status wire_recv(wire_reader *r, int fd, int timeout_ms, wire_type *type,
                      char **payload, size_t *len);
 
+/* Frees the reader's buffers and zeroes it, ready for reuse. */
 void wire_reader_free(wire_reader *r);
 
 #endif
