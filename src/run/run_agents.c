@@ -109,8 +109,9 @@ void run_agent_lost(runner *r, agent_slot *a, const char *why,
     if (why)
         snprintf(reason, sizeof reason, "%s", why);
     reap(a, reason, sizeof reason);
-    snprintf(msg, sizeof msg, "agent %d (generation %" PRIu64 ") %s",
-             a->index, a->gen, reason);
+    snprintf(msg, sizeof msg, "agent %d (generation %" PRIu64 ") %s%s",
+             a->index, a->gen, reason,
+             a->faulted ? " after an injected fault" : "");
     r->sum->deaths++;
     run_log(r, "%s; %zu subtasks in flight go to other agents", msg,
             a->n_tasks);
@@ -173,7 +174,9 @@ void run_agent_lost(runner *r, agent_slot *a, const char *why,
     check_start_failures(r, a);
     /* Backoff for agents that die right after starting: 50 ms doubling
      * to 5 s; an agent that lived 10 s starts the count again. */
-    if (now - a->spawned_ms < 10000.0)
+    if (a->faulted)
+        a->quick_deaths = 0; /* injected: no sign of a crash loop */
+    else if (now - a->spawned_ms < 10000.0)
         a->quick_deaths++;
     else
         a->quick_deaths = 0;

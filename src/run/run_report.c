@@ -151,7 +151,7 @@ void run_summary_print(const run_summary *s, const swarm_file *swarm,
                 "%.3f J per job\n", "energy", s->energy_j,
                 s->energy_j * per_job);
     else
-        fprintf(f, "%-12s %.1f J estimated as CPU time x %.0f W per core, "
+        fprintf(f, "%-12s %.1f J estimated as CPU time x %.1f W per core, "
                 "%.3f J per job\n", "energy", s->energy_j,
                 s->watts_per_core, s->energy_j * per_job);
     fprintf(f, "%-12s %llu started, %llu lost (%llu faults injected, "
