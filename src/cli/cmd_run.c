@@ -140,7 +140,7 @@ int cmd_run(int argc, char **argv)
          "interval of the agents' heartbeats (default: 100ms)"},
         {NULL, "--dead-after", CLI_STRING, &dead_after, "DURATION",
          "an agent silent this long is declared dead and replaced "
-         "(default: 10 heartbeats)"},
+         "(default: 3 heartbeats)"},
         {NULL, "--window", CLI_INT, &window, "N",
          "jobs in flight at once (default: 64 per agent)"},
         {NULL, "--hedge", CLI_FLAG, &hedge, NULL,

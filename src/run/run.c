@@ -132,7 +132,7 @@ static roj_status runner_init(runner *r, const run_options *o,
     r->max_batch = o->max_batch ? o->max_batch : 16;
     r->heartbeat_ms = o->heartbeat_ms ? o->heartbeat_ms : 100;
     r->dead_after_ms = o->dead_after_ms ? o->dead_after_ms
-                                        : r->heartbeat_ms * 10;
+                                        : r->heartbeat_ms * 3;
     if (r->dead_after_ms < r->heartbeat_ms * 2)
         r->dead_after_ms = r->heartbeat_ms * 2;
     r->max_attempts = o->max_attempts ? o->max_attempts : 3;

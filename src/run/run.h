@@ -48,7 +48,7 @@ typedef struct run_options {
     int32_t threads;          /* inference threads per agent; 0: 1 */
     uint32_t max_batch;       /* subtasks per batch; 0: 16 */
     uint32_t heartbeat_ms;    /* 0: 100 */
-    uint32_t dead_after_ms;   /* no heartbeat for this long: dead; 0: 10
+    uint32_t dead_after_ms;   /* no heartbeat for this long: dead; 0: 3
                                  heartbeat intervals */
     uint32_t max_attempts;    /* different agents per subtask; 0: 3 */
     uint32_t job_timeout_ms;  /* 0: none */
@@ -90,7 +90,8 @@ typedef struct run_summary {
     uint64_t reassigned;      /* subtasks sent again after a failure */
     uint64_t retries;         /* failed attempts that counted */
     uint64_t hedged, hedge_wins;
-    double recover_ms_p50, recover_ms_max; /* failure to work resumed */
+    double recover_ms_p50, recover_ms_max; /* agent lost to its subtasks
+                                               sent to another agent */
     double sched_us_p50;      /* runner time per subtask */
     run_skill_stats *skills;  /* swarm->n_skills entries (run_summary_free) */
     size_t n_skills;

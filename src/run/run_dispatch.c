@@ -192,8 +192,14 @@ static bool send_batch(runner *r, agent_slot *a, size_t skill, size_t max)
                                         strlen(payload))
                             : roj_error(ROJ_ERR_NOMEM, "batch payload");
     free(payload);
+    double sent = run_now_ms();
     for (size_t i = 0; i < b->n; i++) {
         sub *s = b->at[i].s;
+        /* Recovery time: from the loss of its agent to running again. */
+        if (s->failed_at > 0) {
+            run_samples_add(&r->recover, sent - s->failed_at);
+            s->failed_at = 0;
+        }
         if (s->running == 0)
             s->running_gen = a->gen;
         s->running++;
@@ -345,10 +351,6 @@ static roj_status take_one(runner *r, agent_slot *a, const cJSON *item,
             run_samples_add(&r->lat[bt->skill], now - bt->sent_ms);
             r->exec_ms[bt->skill] += per_task;
             r->sum->subtasks++;
-            if (s->failed_at > 0) {
-                run_samples_add(&r->recover, now - s->failed_at);
-                s->failed_at = 0;
-            }
             if (at->hedge)
                 r->sum->hedge_wins++;
             if (r->jr)

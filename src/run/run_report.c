@@ -165,7 +165,7 @@ void run_summary_print(const run_summary *s, const swarm_file *swarm,
             "counted", "recovery", (unsigned long long)s->reassigned,
             (unsigned long long)s->retries);
     if (s->recover_ms_max > 0)
-        fprintf(f, ", time to recover p50 %.0f ms, max %.0f ms",
+        fprintf(f, ", from an agent's loss to its subtasks running again p50 %.1f ms, max %.1f ms",
                 s->recover_ms_p50, s->recover_ms_max);
     fputc('\n', f);
     if (s->hedged)
