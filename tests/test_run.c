@@ -372,6 +372,28 @@ static void run_survives_hangs_and_garbage(void **state)
     free(out);
 }
 
+static void run_hedges_slow_agent(void **state)
+{
+    (void)state;
+    fake_sleep_us = 1000;
+    run_options o = base_options(input_path, path_in_dir("hedge.jsonl"));
+    o.n_agents = 3;
+    o.max_batch = 2;
+    o.hedge = true;
+    o.chaos.slow_ms = 100;
+    o.chaos.max_events = 1;
+    run_summary sum;
+    char *out = run_ok(&o, &sum);
+    fake_sleep_us = 0;
+    assert_string_equal(out, baseline());
+    assert_int_equal(sum.faults_injected, 1);
+    assert_true(sum.hedged >= 1);
+    assert_true(sum.hedge_wins <= sum.hedged);
+    assert_int_equal(sum.jobs_failed, 0);
+    run_summary_free(&sum);
+    free(out);
+}
+
 static void run_isolates_poisonous_input(void **state)
 {
     (void)state;
@@ -515,7 +537,15 @@ static void run_resumes_after_kill9(void **state)
         run_swarm(&o, &sum);
         _exit(0);
     }
-    usleep(400 * 1000);
+    /* Kill it after some output and at least one more journal commit
+     * (every 100 ms). */
+    struct stat st;
+    for (int i = 0; i < 5000; i++) {
+        if (stat(out_path, &st) == 0 && st.st_size > 0)
+            break;
+        usleep(1000);
+    }
+    usleep(300 * 1000);
     kill(pid, SIGKILL);
     int status;
     waitpid(pid, &status, 0);
@@ -574,6 +604,7 @@ int main(void)
         cmocka_unit_test(run_same_output_any_agents),
         cmocka_unit_test(run_survives_kills),
         cmocka_unit_test(run_survives_hangs_and_garbage),
+        cmocka_unit_test(run_hedges_slow_agent),
         cmocka_unit_test(run_isolates_poisonous_input),
         cmocka_unit_test(run_permanent_error_fails_once),
         cmocka_unit_test(run_skill_timeout_kills_agent),

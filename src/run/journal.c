@@ -20,10 +20,14 @@
  * or an input wrote (any bytes but NUL), and SQLite leaves TEXT values
  * that are not valid UTF-8 undefined.
  */
+#define _GNU_SOURCE
 #include "run/journal.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +77,7 @@ static const struct meta_field {
 
 struct journal {
     char *path;
+    int lock_fd;      /* PATH-lock, write-locked while the journal is open */
     sqlite3 *db;      /* writer; holds the open write transaction */
     sqlite3 *reader;  /* read-only; sees committed rows only */
     sqlite3_stmt *put_result;
@@ -422,8 +427,42 @@ static void journal_free(journal *j)
      * file and deletes it, so the writer goes last. */
     sqlite3_close(j->reader);
     sqlite3_close(j->db);
+    if (j->lock_fd >= 0)
+        close(j->lock_fd); /* releases the run lock */
     free(j->path);
     free(j);
+}
+
+/* Takes a write lock on PATH-lock for as long as the journal is open, so
+ * that two runs never use one journal at once. fcntl locks are not
+ * inherited by fork, so agents forked by the runner do not hold it, and
+ * the kernel releases it when the runner dies, even by SIGKILL. */
+static roj_status take_run_lock(journal *j)
+{
+    char *lock_path = NULL;
+    if (asprintf(&lock_path, "%s-lock", j->path) < 0)
+        return roj_error(ROJ_ERR_NOMEM, "journal %s: out of memory",
+                         j->path);
+    j->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (j->lock_fd < 0) {
+        roj_status st = roj_error(ROJ_ERR_IO, "journal lock file %s: %s",
+                                  lock_path, strerror(errno));
+        free(lock_path);
+        return st;
+    }
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    if (fcntl(j->lock_fd, F_SETLK, &fl) == 0) {
+        free(lock_path);
+        return ROJ_OK;
+    }
+    struct flock who = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    long pid = fcntl(j->lock_fd, F_GETLK, &who) == 0 ? (long)who.l_pid : 0;
+    roj_status st = roj_error(ROJ_ERR_IO, "journal %s is in use by "
+                              "another roj run (process %ld holds %s); wait "
+                              "for it to finish or stop it, or use another "
+                              "journal", j->path, pid, lock_path);
+    free(lock_path);
+    return st;
 }
 
 roj_status journal_open(const char *path, const journal_meta *meta,
@@ -441,9 +480,12 @@ roj_status journal_open(const char *path, const journal_meta *meta,
         free(j);
         return roj_error(ROJ_ERR_NOMEM, "journal %s: out of memory", path);
     }
+    j->lock_fd = -1;
 
     /* Connect: WAL mode, and the write lock held from here on. */
-    roj_status st = open_writer(j);
+    roj_status st = take_run_lock(j);
+    if (st == ROJ_OK)
+        st = open_writer(j);
     if (st == ROJ_OK)
         st = exec_sql(j, "BEGIN IMMEDIATE", "locking for writing");
     if (st != ROJ_OK)
@@ -582,10 +624,9 @@ roj_status journal_set_emitted(journal *j, uint64_t next_job,
     return step_write(j, s, rc, "recording the output position");
 }
 
-/* NOTE: COMMIT frees SQLite's write lock until the BEGIN IMMEDIATE that
- * follows. A second run waiting for the lock could take it in that gap
- * and resume the same journal; a test that commits in a loop while
- * another process opens the journal has not hit it. */
+/* COMMIT frees SQLite's write lock until the BEGIN IMMEDIATE that
+ * follows; the lock file (take_run_lock) keeps a second run out in that
+ * gap. */
 roj_status journal_commit(journal *j)
 {
     roj_status st = check_writable(j, 0, "journal_commit");
