@@ -138,8 +138,8 @@ static const char *const account_core[] = {
     "My account got locked after too many attempts.",
     "The verification code is never sent to my phone.",
     "I think someone else changed my password.",
-    "Login says my email is not registered, but I've had an account for "
-    "years.",
+    ("Login says my email is not registered, but I've had an account for "
+     "years."),
     "I can't access my account since I changed my phone number.",
     "Two-factor authentication keeps rejecting my code.",
     "The password reset link says it has expired.",
@@ -251,8 +251,8 @@ static const char *const high_sentences[] = {
 static const char *const high_subtle[] = {
     "This is the third time I'm contacting you about this.",
     "I'm leaving for a trip tomorrow morning and need it.",
-    "My small business depends on this and it's costing me money every "
-    "hour.",
+    ("My small business depends on this and it's costing me money every "
+     "hour."),
     "I have a presentation in two hours.",
     "It is a birthday present for tomorrow.",
     "I've been waiting for weeks and I'm running out of patience.",
