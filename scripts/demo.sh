@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds roj (scripts/build.sh) and runs `roj demo`: it generates support
 # tickets, trains three specialists on them, runs them as a swarm whose
-# agents are killed on purpose, and scores the answers. Arguments go to
+# agents are killed on purpose, and scores the results. Arguments go to
 # `roj demo` (see `build/roj demo --help`; `--engine` runs the older
 # quantize-and-generate demo). ROJ_BUILD_DIR chooses the build folder
 # (default: build).

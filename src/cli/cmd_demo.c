@@ -10,7 +10,7 @@
  * 3. Writes a swarm file over them and checks that it loads.
  * 4. Runs the swarm on the test texts with a pool of agent processes and
  *    a journal, killing an agent every few seconds to show recovery.
- * 5. Scores the answers against the test labels and prints the
+ * 5. Scores the results against the test labels and prints the
  *    `roj run` command line that repeats the run.
  *
  * Everything is cached in ${XDG_CACHE_HOME:-~/.cache}/roj/demo/, so a
@@ -141,8 +141,8 @@ int cmd_demo(int argc, char **argv)
         {"-s", "--seed", CLI_I64, &seed, "N",
          "seed of the ticket generator (default 1)"},
         {NULL, "--steps", CLI_I64, &cfg.steps, "N",
-         "optimizer steps of every specialist (default: 250 for each "
-         "classifier, 900 for the extractor)"},
+         "optimizer steps of every specialist (default: 300 for the "
+         "category, 600 for urgency, 1800 for the extractor)"},
         {"-t", "--threads", CLI_INT, &cfg.n_threads, "N",
          "training threads; 0 = one per core, up to 8 (default 0)"},
         {NULL, "--fresh", CLI_FLAG, &cfg.fresh, NULL,
@@ -163,7 +163,7 @@ int cmd_demo(int argc, char **argv)
                    "generates support tickets,\ntrains three specialists "
                    "on them, writes a swarm file, runs it on the test\n"
                    "tickets with agents that are killed on purpose, and "
-                   "scores the answers.",
+                   "scores the results.",
         .options = opts,
         .n_options = sizeof opts / sizeof opts[0],
         .epilog = "Progress goes to stderr, the summary and the scores to "

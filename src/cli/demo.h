@@ -89,7 +89,7 @@ typedef struct demo_score {
     size_t n_output;        /* output lines read */
     size_t n_failed;        /* output lines with "ok": false */
     size_t n_missing;       /* gold tickets without an output line */
-    size_t category, urgency, order, product; /* correct answers */
+    size_t category, urgency, order, product; /* correct results */
     size_t n_with_order, order_found;     /* gold has an order number */
     size_t n_with_product, product_found; /* gold names a product */
 } demo_score;

@@ -249,7 +249,7 @@ static void print_row(const char *field, size_t correct, size_t total)
 
 void demo_score_print(const demo_score *s)
 {
-    printf("\nThe swarm's answers against the labels of the test "
+    printf("\nThe swarm's results against the labels of the test "
            "tickets:\n\n");
     printf("| %-22s | %7s | %5s | %8s |\n", "field", "correct", "of",
            "accuracy");
