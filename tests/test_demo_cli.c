@@ -167,6 +167,79 @@ static void demo_second_run_cached(void **state)
     run_free(&third);
 }
 
+/* Checks that results.jsonl in cache has one successful line per test
+ * ticket, each with the pipeline's output fields. */
+static void check_results(const char *cache, size_t n_tickets)
+{
+    char path[600];
+    size_t size, n = 0;
+    static const char *const fields[] = {"category", "confidence",
+                                         "urgency", "order_number",
+                                         "product"};
+
+    snprintf(path, sizeof path, "%s/results.jsonl", cache);
+    char *data = test_read_file(path, &size);
+    for (char *save = NULL, *line = strtok_r(data, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save), n++) {
+        cJSON *j = cJSON_Parse(line);
+        if (!j)
+            fail_msg("%s: line %zu is not JSON: %s", path, n + 1, line);
+        if (!cJSON_IsTrue(cJSON_GetObjectItem(j, "ok")))
+            fail_msg("%s: line %zu failed: %s", path, n + 1, line);
+        const cJSON *result = cJSON_GetObjectItem(j, "result");
+        for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++)
+            if (!cJSON_GetObjectItem(result, fields[k]))
+                fail_msg("%s: line %zu has no %s: %s", path, n + 1,
+                         fields[k], line);
+        cJSON_Delete(j);
+    }
+    assert_int_equal(n, n_tickets);
+    free(data);
+}
+
+static void demo_run_scores_results(void **state)
+{
+    char cache[512];
+    const char *args[] = {"demo", "--cache-dir", cache, SMALL_ARGS,
+                          "--agents", "2", "--no-faults", NULL};
+    (void)state;
+
+    snprintf(cache, sizeof cache, "%s/run", test_tmpdir());
+    struct run r = run_roj(args);
+    if (r.status != 0)
+        fail_msg("roj demo exited with %d:\n%s", r.status, r.err);
+    check_results(cache, 12);
+    /* The score table has a row per field, over the 12 test tickets. */
+    assert_non_null(strstr(r.out, "| category "));
+    assert_non_null(strstr(r.out, "| urgency "));
+    assert_non_null(strstr(r.out, "| order number "));
+    assert_non_null(strstr(r.out, "| product "));
+    assert_non_null(strstr(r.out, "|    12 |"));
+    assert_null(strstr(r.out, "count as wrong"));
+    assert_non_null(strstr(r.out, " run "));
+    assert_null(strstr(r.err, "killing one every"));
+    run_free(&r);
+}
+
+static void demo_run_survives_kills(void **state)
+{
+    char cache[512];
+    const char *args[] = {"demo", "--cache-dir", cache, SMALL_ARGS,
+                          "--test", "60", "--agents", "2",
+                          "--kill-every", "100ms", NULL};
+    (void)state;
+
+    snprintf(cache, sizeof cache, "%s/kills", test_tmpdir());
+    struct run r = run_roj(args);
+    if (r.status != 0)
+        fail_msg("roj demo exited with %d:\n%s", r.status, r.err);
+    assert_non_null(strstr(r.err, "killing one every 0.1 s"));
+    /* Every ticket still gets its output line. */
+    check_results(cache, 60);
+    assert_null(strstr(r.out, "count as wrong"));
+    run_free(&r);
+}
+
 static void demo_options_checked(void **state)
 {
     static const struct {
@@ -231,6 +304,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(demo_prepare_writes_files),
         cmocka_unit_test(demo_second_run_cached),
+        cmocka_unit_test(demo_run_scores_results),
+        cmocka_unit_test(demo_run_survives_kills),
         cmocka_unit_test(demo_options_checked),
         cmocka_unit_test(demo_help_lists_options),
         cmocka_unit_test(demo_engine_keeps_options),
