@@ -165,7 +165,8 @@ static void help_every_command(void **state)
         {"generate", {"-m", "-p", "--temp", "--top-k", "--stop", "--choice"}},
         {"chat", {"-m", "-s", "-n", "--temp", "--seed", "-c"}},
         {"bench", {"-m", "-p", "-n", "-t", "-r", "-o"}},
-        {"demo", {"--cache-dir", "--vocab", "-n", "-t", "--fresh", "-p"}},
+        {"demo", {"--cache-dir", "--agents", "--train", "-t", "--fresh",
+                  "--engine"}},
     };
     (void)state;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -427,9 +428,9 @@ static void generate_prompt_file_same(void **state)
 static void demo_writes_and_caches(void **state)
 {
     char cache[512], file[600];
-    const char *args[] = {"demo", "--cache-dir", cache, "--vocab",
-                          "builtin", "--shape", "tiny", "-n", "4", "-t",
-                          "1", NULL};
+    const char *args[] = {"demo", "--engine", "--cache-dir", cache,
+                          "--vocab", "builtin", "--shape", "tiny", "-n",
+                          "4", "-t", "1", NULL};
     static const char *const types[] = {"f32", "q8_0", "q4_k_m"};
     struct run first, second;
     (void)state;
