@@ -140,23 +140,8 @@ void run_agent_lost(runner *r, agent_slot *a, const char *why,
             s->failed_at = now;
             r->sum->reassigned++;
             if (counts) {
-                s->attempts++;
-                r->sum->retries++;
-                uint64_t *nb = realloc(s->bad, (s->n_bad + 1) * sizeof *nb);
-                if (nb) {
-                    s->bad = nb;
-                    s->bad[s->n_bad++] = a->gen;
-                }
-                char *e = NULL;
-                if (asprintf(&e, "%s%s%s", s->errors ? s->errors : "",
-                             s->errors ? "; " : "", msg) >= 0) {
-                    free(s->errors);
-                    s->errors = e;
-                }
-                if (s->attempts >= r->max_attempts) {
-                    run_sub_failed(r, s, s->errors ? s->errors : msg);
+                if (run_sub_count_failure(r, s, a->gen, msg))
                     continue;
-                }
             } else if (bt->n > 1) {
                 s->solo = true;
             }
@@ -273,7 +258,11 @@ void run_agents_check(runner *r, double now)
             snprintf(why, sizeof why, "missed its heartbeats for %.0f ms",
                      now - a->last_beat_ms);
             r->sum->hangs++;
-            run_agent_lost(r, a, why, true);
+            /* Heartbeats come from their own thread, so an input that
+             * makes the model run long does not stop them: silence
+             * means the process stalled, which is not the input's
+             * fault. */
+            run_agent_lost(r, a, why, false);
             continue;
         }
         for (size_t b = 0; b < a->n_batches; b++) {

@@ -278,7 +278,7 @@ static void batch_remove(agent_slot *a, size_t b)
     memset(&a->batches[a->n_batches], 0, sizeof a->batches[0]);
 }
 
-static void append_error(sub *s, const char *msg)
+bool run_sub_count_failure(runner *r, sub *s, uint64_t gen, const char *msg)
 {
     char *e = NULL;
     if (asprintf(&e, "%s%s%s", s->errors ? s->errors : "",
@@ -286,6 +286,17 @@ static void append_error(sub *s, const char *msg)
         free(s->errors);
         s->errors = e;
     }
+    s->attempts++;
+    r->sum->retries++;
+    uint64_t *nb = realloc(s->bad, (s->n_bad + 1) * sizeof *nb);
+    if (nb) {
+        s->bad = nb;
+        s->bad[s->n_bad++] = gen;
+    }
+    if (s->attempts < r->max_attempts)
+        return false;
+    run_sub_failed(r, s, s->errors ? s->errors : msg);
+    return true;
 }
 
 /* Records a failed attempt of s on agent a that ran it. */
@@ -294,22 +305,12 @@ static void attempt_failed(runner *r, agent_slot *a, sub *s, bool permanent,
 {
     char msg[700];
     snprintf(msg, sizeof msg, "agent %d: %.600s", a->index, error);
-    append_error(s, msg);
     if (permanent) {
-        run_sub_failed(r, s, s->errors ? s->errors : msg);
+        run_sub_failed(r, s, msg);
         return;
     }
-    s->attempts++;
-    r->sum->retries++;
-    uint64_t *nb = realloc(s->bad, (s->n_bad + 1) * sizeof *nb);
-    if (nb) {
-        s->bad = nb;
-        s->bad[s->n_bad++] = a->gen;
-    }
-    if (s->attempts >= r->max_attempts) {
-        run_sub_failed(r, s, s->errors ? s->errors : msg);
+    if (run_sub_count_failure(r, s, a->gen, msg))
         return;
-    }
     if (s->running == 0 && !s->queued) {
         s->state = SUB_QUEUED;
         r->sum->reassigned++;

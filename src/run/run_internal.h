@@ -195,6 +195,10 @@ uint32_t run_agents_alive(const runner *r);
 void run_chaos_tick(runner *r, double now);
 
 /* run_dispatch.c */
+/* Records a failed attempt of s on agent generation gen that counts
+ * against its input: appends msg to its errors and fails its job once
+ * max_attempts agents failed it (then returns true). */
+bool run_sub_count_failure(runner *r, sub *s, uint64_t gen, const char *msg);
 void run_queue_push(runner *r, sub *s, bool front);
 void run_dispatch(runner *r);
 roj_status run_handle_result(runner *r, agent_slot *a, const char *payload);
