@@ -157,16 +157,17 @@ void run_agent_lost(runner *r, agent_slot *a, const char *why,
     wire_reader_free(&a->rd);
     snprintf(a->last_error, sizeof a->last_error, "%s", reason);
     check_start_failures(r, a);
-    /* Backoff for agents that die right after starting: 50 ms doubling
-     * to 5 s; an agent that lived 10 s starts the count again. */
+    /* A lost agent is replaced at once; one that dies again soon after
+     * starting waits 50 ms, doubling to 5 s, and an agent that lived
+     * 10 s starts the count again. */
     if (a->faulted)
         a->quick_deaths = 0; /* injected: no sign of a crash loop */
     else if (now - a->spawned_ms < 10000.0)
         a->quick_deaths++;
     else
         a->quick_deaths = 0;
-    double delay = 50.0;
-    for (uint32_t i = 1; i < a->quick_deaths && delay < 5000.0; i++)
+    double delay = a->quick_deaths <= 1 ? 0.0 : 50.0;
+    for (uint32_t i = 2; i < a->quick_deaths && delay < 5000.0; i++)
         delay *= 2;
     a->state = r->o->stop && *r->o->stop ? AG_STOPPING : AG_OFF;
     a->restart_ms = now + (delay > 5000.0 ? 5000.0 : delay);
