@@ -238,6 +238,28 @@ static void setup_idempotent(void **state)
     natsx_close(c);
 }
 
+static void setup_bad_replicas(void **state)
+{
+    (void)state;
+    natsx_conn *c = connect_to(js_server.url);
+    const char *subjects[] = {"wide.>"};
+    natsx_stream_config sc = {.name = "WIDE", .subjects = subjects,
+                              .n_subjects = 1, .replicas = 3};
+    natsx_kv_config kc = {.bucket = "WIDE_STATE", .replicas = 3};
+    natsx_kv *kv = NULL;
+
+    /* A single server cannot hold 3 replicas; the server's reason is in
+     * the message. */
+    assert_int_equal(natsx_stream_ensure(c, &sc), ROJ_ERR_IO);
+    assert_non_null(strstr(roj_last_error(), "stream WIDE"));
+    assert_non_null(strstr(roj_last_error(), "replicas"));
+    assert_int_equal(natsx_kv_open(c, &kc, &kv), ROJ_ERR_IO);
+    assert_null(kv);
+    assert_non_null(strstr(roj_last_error(), "bucket WIDE_STATE"));
+    assert_null(strstr(roj_last_error(), "not found"));
+    natsx_close(c);
+}
+
 /* ---- Key-value ---- */
 
 static void kv_create_update(void **state)
@@ -635,6 +657,7 @@ int main(void)
         cmocka_unit_test_teardown(connect_bad_password, free_own_servers),
         cmocka_unit_test_teardown(connect_no_jetstream, free_own_servers),
         cmocka_unit_test(setup_idempotent),
+        cmocka_unit_test(setup_bad_replicas),
         cmocka_unit_test(kv_create_update),
         cmocka_unit_test(kv_keys_prefix),
         cmocka_unit_test(publish_dedup),

@@ -97,6 +97,10 @@ const char *natsx_last_text(natsStatus s, char *buf, size_t size)
 
     if (!text || !*text)
         text = natsStatus_GetText(s);
+    /* Drop the "(jsm.c:1033): " source location that nats.c puts first. */
+    const char *close = text[0] == '(' ? strstr(text, "): ") : NULL;
+    if (close && close - text < 40)
+        text = close + 3;
     snprintf(buf, size, "%s", text);
     redact_text(buf);
     return buf;

@@ -276,12 +276,13 @@ roj_status natsx_kv_open(natsx_conn *c, const natsx_kv_config *cfg,
         kc.TTL = (int64_t)cfg->ttl_ms * NS_PER_MS;
         s = js_CreateKeyValue(&store, c->js, &kc);
         if (s != NATS_OK) {
-            /* Lost a race with another creator, or a real failure. */
-            s = js_KeyValue(&store, c->js, cfg->bucket);
-            if (s != NATS_OK)
-                return natsx_fail(ROJ_ERR_IO, s, 0, "nats: cannot create "
-                                  "bucket %s with %d replicas on %s",
-                                  cfg->bucket, replicas, c->urls);
+            /* Lost a race with another creator, or a real failure: the
+             * message keeps the create error. */
+            st = natsx_fail(ROJ_ERR_IO, s, 0, "nats: cannot create bucket "
+                            "%s with %d replicas on %s", cfg->bucket,
+                            replicas, c->urls);
+            if (js_KeyValue(&store, c->js, cfg->bucket) != NATS_OK)
+                return st;
             st = kv_check(c, cfg, history, replicas);
             if (st != ROJ_OK)
                 goto fail_store;
