@@ -5,7 +5,8 @@ set -euo pipefail
 
 packages=(build-essential cmake ninja-build pkg-config clang
           libpcre2-dev libutf8proc-dev libcjson-dev libcmocka-dev
-          libopenblas-dev libpng-dev libyaml-dev libsqlite3-dev)
+          libopenblas-dev libpng-dev libyaml-dev libsqlite3-dev
+          libnats-dev nats-server)
 if [[ "${ROJ_DEPS_EXTRA:-}" != "" ]]; then
     read -r -a extra <<<"$ROJ_DEPS_EXTRA"
     packages+=("${extra[@]}")
@@ -29,5 +30,14 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 echo "roj: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
+# nats-server's package enables a systemd unit that listens on
+# 127.0.0.1:4222. Where systemd runs, policy-rc.d keeps it from starting
+# during the install; roj's tests start their own servers on other ports.
+policy=/usr/sbin/policy-rc.d
+if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+fi
 apt-get update -qq
 apt-get install -y -qq "${missing[@]}" >/dev/null
