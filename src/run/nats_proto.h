@@ -1,0 +1,127 @@
+/*
+ * How a swarm runs on NATS JetStream: the names, records and setup that
+ * `roj run --nats` (the submitter) and `roj agent` (the workers) share.
+ *
+ * Names, for a swarm file whose `name` is N (sanitized to letters,
+ * digits, '_' and '-'):
+ *   stream       ROJ_N, work-queue retention, subjects roj.N.task.>
+ *   subject      roj.N.task.SKILL: the subtasks of one skill
+ *   consumer     SKILL (durable pull, AckExplicit), shared by every agent
+ *                that serves the skill
+ *   KV buckets   roj_N_results: one record per finished subtask
+ *                roj_N_agents:  one record per live agent (expires when
+ *                               its heartbeats stop)
+ *                roj_N_meta:    "swarm" = the swarm file's sha256 the
+ *                               cluster runs; "run.RUN" = a run's status
+ *
+ * A run's id (RUN) is 16 hex digits of the sha256 of the swarm file's,
+ * the input's and the pipeline's identity, so running the same command
+ * again, on any machine, continues the same run.
+ *
+ * Task message (JSON), published with message id RUN.JOB.KEY so that a
+ * second publish of the same subtask is dropped by the stream:
+ *   {"run": RUN, "job": JOB, "key": "topic#1", "skill": "topic",
+ *    "seed": "1234", "in": {"text": "..."}}
+ *
+ * Result record, key RUN.JOB.ENCODED_KEY in roj_N_results, written with
+ * create-if-absent so that a redelivered or duplicated message records
+ * at most one result:
+ *   {"ok": true, "result": {...}, "agent": NAME, "ms": 1.25}
+ *   {"ok": false, "permanent": true, "error": "...", "agent": NAME}
+ * An agent that finds a record already there acknowledges the message
+ * and skips the work.
+ *
+ * Agent record, key = the agent's name in roj_N_agents, written every
+ * heartbeat:
+ *   {"name", "host", "pid", "version", "swarm_sha256", "skills": [...],
+ *    "models": [{"name", "sha256", "task", "valid": {...}}],
+ *    "capacity", "threads", "started_ms", "heartbeat_ms", "busy",
+ *    "done", "failed", "redelivered", "skipped"}
+ *
+ * Run status, key run.RUN in roj_N_meta, written by the submitter:
+ *   {"run", "pipeline", "jobs_total", "jobs_done", "jobs_failed",
+ *    "pending": {"SKILL": n, ...}, "updated_ms"}
+ *
+ * Threading: the functions here keep no state.
+ */
+#ifndef ROJ_RUN_NATS_PROTO_H
+#define ROJ_RUN_NATS_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nats/natsx.h"
+#include "roj/roj.h"
+#include "swarm/swarm.h"
+
+/* Longest name this module builds, with its NUL. */
+#define NPROTO_NAME_MAX 256
+
+/* Delivery settings of every skill consumer. A subtask that ran on
+ * NPROTO_MAX_DELIVER agents without a result is recorded as failed by
+ * the agent that receives its last delivery. */
+#define NPROTO_ACK_WAIT_MS 10000u
+#define NPROTO_MAX_DELIVER 4
+/* Agent records expire this long after their last heartbeat. */
+#define NPROTO_AGENT_TTL_MS 10000u
+#define NPROTO_HEARTBEAT_MS 1000u
+
+/* The names of one swarm on the cluster. */
+typedef struct nproto_names {
+    char swarm[NPROTO_NAME_MAX];   /* sanitized swarm name */
+    char stream[NPROTO_NAME_MAX];
+    char subjects[NPROTO_NAME_MAX]; /* the stream's wildcard subject */
+    char results[NPROTO_NAME_MAX];  /* bucket names */
+    char agents[NPROTO_NAME_MAX];
+    char meta[NPROTO_NAME_MAX];
+} nproto_names;
+
+/* Fills the names for swarm. ROJ_ERR_INVALID_ARG when the swarm's name
+ * has no letter or digit to build them from. */
+roj_status nproto_names_init(const swarm_file *swarm, nproto_names *names);
+
+/* The subject of a skill's subtasks. */
+void nproto_task_subject(const nproto_names *names, const char *skill,
+                         char *buf, size_t size);
+
+/* Creates or checks the stream, one consumer per skill of the swarm and
+ * the three buckets, with `replicas` copies each. Idempotent; never
+ * deletes or recreates a consumer. The open buckets are returned in
+ * results, agents and meta (any may be NULL when not needed). */
+roj_status nproto_setup(natsx_conn *c, const swarm_file *swarm,
+                        const nproto_names *names, int replicas,
+                        natsx_kv **results, natsx_kv **agents,
+                        natsx_kv **meta);
+
+/* The run id for a swarm file digest, input digest and pipeline name:
+ * 16 lowercase hex digits and a NUL. */
+void nproto_run_id(const char *swarm_sha256, const char *input_sha256,
+                   const char *pipeline, char run[17]);
+
+/* Encodes a subtask key for a KV key: '#' becomes "=v", '~' "=l", '['
+ * "=i" and ']' "=e"; letters, digits, '_' and '-' stay. Returns false
+ * when the key has another character or does not fit. */
+bool nproto_key_encode(const char *key, char *buf, size_t size);
+
+/* Decodes what nproto_key_encode made; false on a malformed input. */
+bool nproto_key_decode(const char *encoded, char *buf, size_t size);
+
+/* The KV key of a subtask's result: RUN.JOB.ENCODED_KEY. */
+bool nproto_result_key(const char *run, uint64_t job, const char *key,
+                       char *buf, size_t size);
+
+/* Splits a result key into its run, job and (decoded) subtask key. */
+bool nproto_result_key_parse(const char *kv_key, char run[17],
+                             uint64_t *job, char *key, size_t key_size);
+
+/* Checks the swarm digest the cluster runs (meta key "swarm") against
+ * sha256. With authoritative set (the submitter), a different or
+ * missing value is replaced by sha256; otherwise a missing value is
+ * created and a different one is ROJ_ERR_INVALID_ARG with a message that
+ * names both digests and says to restart the agent with the current
+ * swarm file. */
+roj_status nproto_check_swarm(natsx_kv *meta, const char *swarm_path,
+                              const char *sha256, bool authoritative);
+
+#endif
