@@ -69,7 +69,7 @@
 
 /* The names of one swarm on the cluster. */
 typedef struct nproto_names {
-    char swarm[NPROTO_NAME_MAX];   /* sanitized swarm name */
+    char swarm[64];                /* sanitized swarm name */
     char stream[NPROTO_NAME_MAX];
     char subjects[NPROTO_NAME_MAX]; /* the stream's wildcard subject */
     char results[NPROTO_NAME_MAX];  /* bucket names */
