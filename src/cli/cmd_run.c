@@ -15,6 +15,7 @@
 #include "cli/cli_data.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "nats/natsx.h"
 #include "run/run.h"
 #include "swarm/swarm.h"
 
@@ -109,7 +110,10 @@ int cmd_run(int argc, char **argv)
     int32_t agents = 0, threads = 1, batch = 16, attempts = 3, window = 0;
     int32_t chaos_max = 0;
     int64_t chaos_seed = 1;
-    bool hedge = false, quiet = false, lines = false;
+    bool hedge = false, quiet = false, lines = false, resume = false;
+    const char *nats_urls = NULL;
+    int32_t replicas = 1;
+    natsx_options nopt = {0};
     cli_strings positional = {0};
     const cli_option options[] = {
         {"-i", "--input", CLI_STRING, &input, "FILE",
@@ -161,6 +165,34 @@ int cmd_run(int argc, char **argv)
          "stop injecting faults after N (default: no limit)"},
         {NULL, "--fault-seed", CLI_I64, &chaos_seed, "N",
          "seed of the fault injection's choices (default: 1)"},
+        {NULL, "--nats", CLI_STRING, &nats_urls, "URL[,URL...]",
+         "run on a NATS JetStream cluster: subtasks go to its work "
+         "queues and roj agent processes on any machine answer them "
+         "(default: local agent processes)"},
+        {NULL, "--replicas", CLI_INT, &replicas, "N",
+         "with --nats: copies of the stream and buckets, 1 or 3 "
+         "(default: 1)"},
+        {NULL, "--resume", CLI_FLAG, &resume, NULL,
+         "continue an earlier run: with --nats from the cluster's "
+         "results (any machine), else from --journal"},
+        {NULL, "--user", CLI_STRING, &nopt.user, "NAME",
+         "with --nats: user name (or ROJ_NATS_USER)"},
+        {NULL, "--password", CLI_STRING, &nopt.password, "TEXT",
+         "with --nats: password (or ROJ_NATS_PASSWORD, which keeps it out "
+         "of the process list)"},
+        {NULL, "--token", CLI_STRING, &nopt.token, "TEXT",
+         "with --nats: authentication token (or ROJ_NATS_TOKEN)"},
+        {NULL, "--creds", CLI_STRING, &nopt.creds_file, "FILE",
+         "with --nats: credentials file with a user JWT and seed (or "
+         "ROJ_NATS_CREDS)"},
+        {NULL, "--nkey", CLI_STRING, &nopt.nkey_file, "FILE",
+         "with --nats: NKey seed file (or ROJ_NATS_NKEY)"},
+        {NULL, "--tls-ca", CLI_STRING, &nopt.tls_ca_file, "FILE",
+         "with --nats: CA certificates for TLS (or ROJ_NATS_TLS_CA)"},
+        {NULL, "--tls-cert", CLI_STRING, &nopt.tls_cert_file, "FILE",
+         "with --nats: client certificate for TLS (or ROJ_NATS_TLS_CERT)"},
+        {NULL, "--tls-key", CLI_STRING, &nopt.tls_key_file, "FILE",
+         "with --nats: client key for TLS (or ROJ_NATS_TLS_KEY)"},
         {"-q", "--quiet", CLI_FLAG, &quiet, NULL,
          "no progress bar and no summary on stderr"},
         {NULL, "--progress-lines", CLI_FLAG, &lines, NULL,
@@ -220,6 +252,20 @@ int cmd_run(int argc, char **argv)
                              heartbeat);
     else if (!check_paths(positional.items[0], input, output, journal))
         rc = CLI_EXIT_USAGE;
+    else if (replicas < 1 || replicas > 5)
+        rc = cli_usage_error("run", "--replicas %d: use 1 to 5", replicas);
+    else if (nats_urls && (o.chaos.kill_ms || o.chaos.crash_ms ||
+                           o.chaos.hang_ms || o.chaos.garbage_ms ||
+                           o.chaos.slow_ms || hedge || agents))
+        rc = cli_usage_error("run", "--nats runs no local agents: fault "
+                             "injection, --hedge and --agents apply to "
+                             "local agents only");
+    else if (resume && !nats_urls && !journal)
+        rc = cli_usage_error("run", "--resume needs the --journal of the "
+                             "run to continue (or --nats)");
+    else if (resume && !nats_urls && access(journal, F_OK) != 0)
+        rc = cli_usage_error("run", "--resume: journal %s does not exist; "
+                             "run without --resume to start", journal);
     if (rc >= 0) {
         cli_free_lists(&cmd);
         return rc;
@@ -262,6 +308,12 @@ int cmd_run(int argc, char **argv)
     o.chaos.seed = (uint64_t)chaos_seed;
     o.progress = quiet ? 0 : lines ? 2 : 1;
     o.stop = &stop_flag;
+    if (nats_urls) {
+        nopt.urls = nats_urls;
+        nopt.name = "roj run";
+        o.nats = &nopt;
+        o.nats_replicas = replicas;
+    }
 
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
@@ -277,6 +329,8 @@ int cmd_run(int argc, char **argv)
     run_summary_free(&sum);
     swarm_free(swarm);
     cli_free_lists(&cmd);
+    if (nats_urls)
+        natsx_library_close(2000);
     if (st == ROJ_ERR_ABORTED)
         return 128 + (stop_signal ? stop_signal : SIGINT);
     if (st != ROJ_OK)

@@ -221,6 +221,40 @@ roj_status natsx_kv_keys(natsx_kv *kv, const char *prefix, char ***keys,
 
 void natsx_keys_free(char **keys, size_t n);
 
+/* ---- Watching a bucket ---- */
+
+typedef struct natsx_watch natsx_watch;
+
+typedef enum natsx_change_kind {
+    NATSX_CHANGE_NONE = 0,         /* the wait timed out */
+    NATSX_CHANGE_END_OF_INITIAL,   /* every value present at the start
+                                      has been delivered */
+    NATSX_CHANGE_PUT,
+    NATSX_CHANGE_DELETE            /* a delete or purge of key */
+} natsx_change_kind;
+
+/* One change of a watched key. key and value are malloc'd
+ * (natsx_change_clear); value is NUL-terminated. */
+typedef struct natsx_change {
+    natsx_change_kind kind;
+    char *key;
+    char *value;
+    size_t len;
+    uint64_t revision;
+} natsx_change;
+
+/* Watches the keys matching keys ("RUN.>", a NATS subject pattern): the
+ * current value of each first, then NATSX_CHANGE_END_OF_INITIAL, then
+ * every change. TTL expiries produce no change (nats-server 2.9). */
+roj_status natsx_kv_watch(natsx_kv *kv, const char *keys, natsx_watch **out);
+
+/* Waits up to timeout_ms for the next change; change->kind is
+ * NATSX_CHANGE_NONE when none came. */
+roj_status natsx_watch_next(natsx_watch *w, uint32_t timeout_ms,
+                            natsx_change *change);
+void natsx_change_clear(natsx_change *change);
+void natsx_watch_close(natsx_watch *w);
+
 /* ---- Publishing and consuming ---- */
 
 /* Publishes data to subject on its stream and waits for the stream's

@@ -273,3 +273,83 @@ roj_status natsx_kv_keys(natsx_kv *kv, const char *prefix, char ***keys,
         qsort(*keys, *n, sizeof **keys, compare_keys);
     return ROJ_OK;
 }
+
+/* ---- Watching ---- */
+
+struct natsx_watch {
+    kvWatcher *w;
+    char *bucket;
+};
+
+roj_status natsx_kv_watch(natsx_kv *kv, const char *keys, natsx_watch **out)
+{
+    *out = NULL;
+    natsx_watch *w = calloc(1, sizeof *w);
+    if (!w || !(w->bucket = strdup(kv->bucket))) {
+        free(w);
+        return roj_error(ROJ_ERR_NOMEM, "nats: watching %s", kv->bucket);
+    }
+    natsStatus s = kvStore_Watch(&w->w, kv->kv, keys, NULL);
+    if (s != NATS_OK) {
+        free(w->bucket);
+        free(w);
+        return natsx_fail(ROJ_ERR_IO, s, 0, "nats: cannot watch %s in "
+                          "bucket %s", keys, kv->bucket);
+    }
+    *out = w;
+    return ROJ_OK;
+}
+
+roj_status natsx_watch_next(natsx_watch *w, uint32_t timeout_ms,
+                            natsx_change *change)
+{
+    memset(change, 0, sizeof *change);
+    kvEntry *e = NULL;
+    natsStatus s = kvWatcher_Next(&e, w->w, (int64_t)timeout_ms);
+    if (s == NATS_TIMEOUT)
+        return ROJ_OK;
+    if (s != NATS_OK)
+        return natsx_fail(ROJ_ERR_IO, s, 0, "nats: watching bucket %s",
+                          w->bucket);
+    if (!e) {
+        change->kind = NATSX_CHANGE_END_OF_INITIAL;
+        return ROJ_OK;
+    }
+    kvOperation op = kvEntry_Operation(e);
+    const char *key = kvEntry_Key(e);
+    int len = kvEntry_ValueLen(e);
+    const void *value = kvEntry_Value(e);
+    change->key = strdup(key ? key : "");
+    change->value = malloc((size_t)(len > 0 ? len : 0) + 1);
+    if (!change->key || !change->value) {
+        kvEntry_Destroy(e);
+        natsx_change_clear(change);
+        return roj_error(ROJ_ERR_NOMEM, "nats: watching bucket %s",
+                         w->bucket);
+    }
+    if (len > 0)
+        memcpy(change->value, value, (size_t)len);
+    change->value[len > 0 ? len : 0] = '\0';
+    change->len = (size_t)(len > 0 ? len : 0);
+    change->revision = kvEntry_Revision(e);
+    change->kind = op == kvOp_Put ? NATSX_CHANGE_PUT : NATSX_CHANGE_DELETE;
+    kvEntry_Destroy(e);
+    return ROJ_OK;
+}
+
+void natsx_change_clear(natsx_change *change)
+{
+    free(change->key);
+    free(change->value);
+    memset(change, 0, sizeof *change);
+}
+
+void natsx_watch_close(natsx_watch *w)
+{
+    if (!w)
+        return;
+    kvWatcher_Stop(w->w);
+    kvWatcher_Destroy(w->w);
+    free(w->bucket);
+    free(w);
+}

@@ -126,6 +126,8 @@ static roj_status runner_init(runner *r, const run_options *o,
     r->log = o->log ? o->log : stderr;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     r->n_agents = o->n_agents ? o->n_agents : (uint32_t)(cores > 0 ? cores : 1);
+    if (o->nats)
+        r->n_agents = 0; /* `roj agent` processes serve the subtasks */
     if (r->n_agents > RUN_MAX_AGENTS)
         return roj_error(ROJ_ERR_RANGE, "%u agents requested; at most %d",
                          r->n_agents, RUN_MAX_AGENTS);
@@ -136,7 +138,7 @@ static roj_status runner_init(runner *r, const run_options *o,
     if (r->dead_after_ms < r->heartbeat_ms * 2)
         r->dead_after_ms = r->heartbeat_ms * 2;
     r->max_attempts = o->max_attempts ? o->max_attempts : 3;
-    r->window = o->window ? o->window : 64 * r->n_agents;
+    r->window = o->window ? o->window : 64 * (r->n_agents ? r->n_agents : 16);
     r->progress = o->progress;
     r->tty = o->progress == 1 && isatty(fileno(r->log));
     r->chaos_rng = o->chaos.seed;
@@ -144,7 +146,7 @@ static roj_status runner_init(runner *r, const run_options *o,
     r->queues = calloc(ns ? ns : 1, sizeof *r->queues);
     r->lat = calloc(ns ? ns : 1, sizeof *r->lat);
     r->exec_ms = calloc(ns ? ns : 1, sizeof *r->exec_ms);
-    r->agents = calloc(r->n_agents, sizeof *r->agents);
+    r->agents = calloc(r->n_agents ? r->n_agents : 1, sizeof *r->agents);
     sum->skills = calloc(ns ? ns : 1, sizeof *sum->skills);
     sum->n_skills = ns;
     if (!r->queues || !r->lat || !r->exec_ms || !r->agents || !sum->skills)
@@ -301,10 +303,14 @@ roj_status run_swarm(const run_options *opt, run_summary *summary)
     rapl energy;
     rapl_start(&energy);
     r.t0_ms = run_now_ms();
-    for (uint32_t i = 0; i < r.n_agents && st == ROJ_OK; i++)
-        st = run_agent_spawn(&r, &r.agents[i]);
-    if (st == ROJ_OK)
-        st = loop(&r);
+    if (opt->nats) {
+        st = run_nats(&r);
+    } else {
+        for (uint32_t i = 0; i < r.n_agents && st == ROJ_OK; i++)
+            st = run_agent_spawn(&r, &r.agents[i]);
+        if (st == ROJ_OK)
+            st = loop(&r);
+    }
     roj_status st_commit = run_jobs_commit(&r, true);
     if (st == ROJ_OK)
         st = st_commit;

@@ -37,6 +37,8 @@ typedef struct run_chaos {
     uint64_t seed;
 } run_chaos;
 
+struct natsx_options;
+
 typedef struct run_options {
     const swarm_file *swarm;
     size_t pipeline;
@@ -59,6 +61,11 @@ typedef struct run_options {
     FILE *log;                /* progress and events; NULL: stderr */
     const agent_executor *executor; /* NULL: the models */
     volatile int *stop;       /* set by a signal handler: stop soon */
+    /* NATS JetStream instead of local agents (nats_proto.h): subtasks
+     * go to the cluster's work queues and `roj agent` processes anywhere
+     * answer them. NULL: local agent processes. */
+    const struct natsx_options *nats;
+    int nats_replicas;        /* copies of the stream and buckets; 0: 1 */
 } run_options;
 
 /* Latency of one skill's subtasks, in milliseconds, measured by the
@@ -96,6 +103,9 @@ typedef struct run_summary {
     run_skill_stats *skills;  /* swarm->n_skills entries (run_summary_free) */
     size_t n_skills;
     bool interrupted;
+    bool remote;              /* NATS mode: cpu_s is this process only */
+    char run_id[17];          /* NATS mode: the run's id */
+    uint64_t agents_seen;     /* NATS mode: agents registered */
 } run_summary;
 
 /* Runs the whole input. ROJ_OK when every job has its output line, even

@@ -167,6 +167,7 @@ typedef struct runner {
     int progress;
     bool fatal;
     char fatal_msg[512];
+    struct nats_run *nats; /* NATS transport state, or NULL */
 } runner;
 
 double run_now_ms(void);
@@ -203,6 +204,11 @@ void run_queue_push(runner *r, sub *s, bool front);
 void run_dispatch(runner *r);
 roj_status run_handle_result(runner *r, agent_slot *a, const char *payload);
 void run_hedge(runner *r, double now);
+
+/* run_nats.c: the loop of the NATS transport, and the agents it saw
+ * registered at the last status refresh. */
+roj_status run_nats(runner *r);
+uint32_t run_nats_agents(const runner *r);
 
 /* run_report.c */
 void run_progress(runner *r, bool final);

@@ -104,7 +104,8 @@ void run_progress(runner *r, bool final)
             "agents %u/%u failed %llu recovered %llu",
             (unsigned long long)done, (unsigned long long)total, bar,
             total ? 100.0 * (double)done / (double)total : 100.0, rate, eta,
-            run_agents_alive(r), r->n_agents,
+            r->o->nats ? run_nats_agents(r) : run_agents_alive(r),
+            r->o->nats ? run_nats_agents(r) : r->n_agents,
             (unsigned long long)r->sum->jobs_failed,
             (unsigned long long)r->sum->reassigned);
     if (r->tty && !final) {
@@ -144,8 +145,10 @@ void run_summary_print(const run_summary *s, const swarm_file *swarm,
             (unsigned long long)s->batches);
     fprintf(f, "%-12s %.2f s, %.1f jobs/s\n", "wall time", s->wall_s,
             s->wall_s > 0 ? (double)jobs / s->wall_s : 0.0);
-    fprintf(f, "%-12s %.2f s (runner and agents), %.4f s per job\n",
-            "CPU time", s->cpu_s, s->cpu_s * per_job);
+    fprintf(f, "%-12s %.2f s (%s), %.4f s per job\n", "CPU time",
+            s->cpu_s, s->remote ? "this process; agents run elsewhere"
+                                : "runner and agents",
+            s->cpu_s * per_job);
     if (s->energy_measured)
         fprintf(f, "%-12s %.1f J measured by RAPL (whole package), "
                 "%.3f J per job\n", "energy", s->energy_j,
@@ -154,6 +157,13 @@ void run_summary_print(const run_summary *s, const swarm_file *swarm,
         fprintf(f, "%-12s %.1f J estimated as CPU time x %.1f W per core, "
                 "%.3f J per job\n", "energy", s->energy_j,
                 s->watts_per_core, s->energy_j * per_job);
+    if (s->remote) {
+        fprintf(f, "%-12s run %s, %llu agents registered at the end\n",
+                "NATS", s->run_id, (unsigned long long)s->agents_seen);
+        fprintf(f, "%-12s %.1f ms to publish a subtask (p50)\n",
+                "publishing", s->sched_us_p50 / 1e3);
+        goto skills;
+    }
     fprintf(f, "%-12s %llu started, %llu lost (%llu faults injected, "
             "%llu missed heartbeats, %llu protocol errors, %llu timeouts)\n",
             "agents", (unsigned long long)s->agents_started,
@@ -174,6 +184,7 @@ void run_summary_print(const run_summary *s, const swarm_file *swarm,
                 (unsigned long long)s->hedge_wins);
     fprintf(f, "%-12s %.1f us of runner time per subtask (p50)\n",
             "scheduling", s->sched_us_p50);
+skills:
     fprintf(f, "\n%-20s %8s %9s %9s %9s %12s\n", "skill", "subtasks",
             "p50 ms", "p95 ms", "p99 ms", "compute ms");
     for (size_t i = 0; i < s->n_skills && swarm && i < swarm->n_skills; i++) {
