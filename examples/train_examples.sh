@@ -6,8 +6,8 @@
 #
 # usage: examples/train_examples.sh [DATA_DIR [MODEL_DIR]]
 #   DATA_DIR   folder with banking77/ and restaurant8k/ (../shared/data)
-#   MODEL_DIR  where the models go (examples/models); the YAML files
-#              expect examples/models, so link it there when it is elsewhere
+#   MODEL_DIR  where the models go (examples/models). The YAML files
+#              expect examples/models: link it there when it is elsewhere.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 roj=${ROJ:-$here/../build/roj}
@@ -24,8 +24,8 @@ lane_a() {
             --label-column category --seed $s --time-budget 3m \
             --out "$m/b77-vote$s.gguf"
     done
-    # One model about as large as the three voters together (3.4 M
-    # parameters against 3 x 1.1 M), trained for their summed budget.
+    # One model about as large as the three voters together (3.31 M
+    # parameters against 3 x 1.07 M), trained for their summed budget.
     "$roj" train $b77 --data "$d/banking77/train.csv" \
         --label-column category --n-embd 192 --n-layer 6 --n-head 6 \
         --n-head-kv 6 --n-ff 512 --vocab-size 4096 --time-budget 9m \
@@ -45,7 +45,7 @@ lane_b() {
         --context-column context.requestedSlots --threads 1 --no-plot \
         --quiet --time-budget 4m --out "$m/r8k-slots.gguf"
     # One model about as large as the seven routed classifiers together
-    # (7.5 M parameters against about 7.2 M), for their summed budget.
+    # (6.78 M parameters against 7.08 M), for their summed budget.
     "$roj" train $b77 --data "$d/banking77/train.csv" \
         --label-column category --preset small --n-layer 8 \
         --time-budget 12m --out "$m/b77-mono-routed.gguf"
