@@ -321,6 +321,28 @@ static void problem_empty_labels(void **state)
            "4:55", "skills.s.output.choice", "label set is empty");
 }
 
+/* A missing model file is one problem, not one more per step whose
+ * skill takes its output from that file. */
+static void problem_missing_model_alone(void **state)
+{
+    (void)state;
+    const char *yaml =
+        "version: 1\nmodels:\n  m: {path: models/missing.gguf}\n"
+        "skills:\n  s: {model: m}\n"
+        "pipelines:\n  p:\n    input: [text]\n"
+        "    steps:\n      - {id: a, skill: s}\n"
+        "    output: {x: \"{a.text}\", y: \"{a.label}\"}\n";
+    swarm_file *f = NULL;
+    char *problems = NULL;
+    assert_int_equal(load_case(yaml, &f, &problems), ROJ_ERR_FORMAT);
+    assert_null(f);
+    assert_non_null(problems);
+    assert_non_null(strstr(problems, "models/missing.gguf"));
+    assert_null(strstr(problems, "gives no field"));
+    assert_null(strstr(problems, "chooses no label"));
+    free(problems);
+}
+
 static void problem_model_files(void **state)
 {
     (void)state;
@@ -743,6 +765,7 @@ int main(void)
         cmocka_unit_test(prelude_alone_validates),
         cmocka_unit_test(problem_unknown_keys),
         cmocka_unit_test(problem_unknown_names),
+        cmocka_unit_test(problem_missing_model_alone),
         cmocka_unit_test(problem_cycle),
         cmocka_unit_test(problem_placeholders),
         cmocka_unit_test(problem_output_placeholder),

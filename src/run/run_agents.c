@@ -73,11 +73,9 @@ static void reap(agent_slot *a, char *why, size_t size)
     if (w == 0) {
         kill(a->pid, SIGKILL);
         w = waitpid(a->pid, &status, 0);
-        if (why && why[0] == '\0')
-            snprintf(why, size, "killed by the runner");
-    } else if (w == a->pid && why && why[0] == '\0') {
-        describe_status(status, why, size);
     }
+    if (w == a->pid && why && why[0] == '\0')
+        describe_status(status, why, size);
     a->pid = -1;
 }
 

@@ -43,12 +43,14 @@ static void load_top(swarm_loader *l, const ynode *root)
     }
     if (!part[0])
         return;
+    /* Steps need their skills' outputs, which may come from the model
+     * files, so pipelines are checked only when every model and skill
+     * loaded: a missing model file gives one problem, not one per step
+     * that uses it. */
+    size_t before = l->diag.count;
     load_models(l, part[0]);
     if (!part[1])
         return;
-    /* Steps need their skills' outputs, so pipelines are checked only
-     * when every skill loaded. */
-    size_t before = l->diag.count;
     load_skills(l, part[1]);
     if (part[2] && l->diag.count == before)
         load_pipelines(l, part[2]);
