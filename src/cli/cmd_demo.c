@@ -229,7 +229,7 @@ int cmd_demo(int argc, char **argv)
         {"-s", "--seed", CLI_I64, &seed, "N",
          "seed of the ticket generator (default 1)"},
         {NULL, "--steps", CLI_I64, &cfg.steps, "N",
-         "optimizer steps of every specialist (default: 200 for the "
+         "optimizer steps of every specialist (default: 300 for the "
          "category, 400 for urgency, 1200 for the extractor)"},
         {"-t", "--threads", CLI_INT, &cfg.n_threads, "N",
          "training threads; 0 = one per core, up to 8 (default 0)"},

@@ -140,7 +140,7 @@ roj_status demo_train_all(const demo_config *cfg, demo_paths *p)
 {
     const demo_specialist specialists[] = {
         {"category", TRAIN_CLASSIFY, TICKETS_CATEGORY_FIELD,
-         ticket_category_names(), TICKET_N_CATEGORIES, 200, 1024, 0, -1},
+         ticket_category_names(), TICKET_N_CATEGORIES, 300, 1024, 0, -1},
         {"urgency", TRAIN_CLASSIFY, TICKETS_URGENCY_FIELD,
          ticket_urgency_names(), TICKET_N_URGENCIES, 400, 1024, 0, -1},
         {"fields", TRAIN_EXTRACT, NULL, slot_names,
