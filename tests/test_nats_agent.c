@@ -442,6 +442,31 @@ static void agent_sigterm_deregisters(void **state)
     assert_null(v);
 }
 
+static void agent_stops_on_new_version(void **state)
+{
+    (void)state;
+    pid_t pid = start_agent("a9", swarm_path);
+    agent_wait_ready("a9");
+    char *sha = kv_read(meta, "swarm", NULL);
+    assert_non_null(sha);
+    const char *other = "00000000000000000000000000000000"
+                        "00000000000000000000000000000000";
+    assert_int_equal(natsx_kv_put(meta, "swarm", other, strlen(other),
+                                  NULL), ROJ_OK);
+    int rc = wait_exit(pid, 10000);
+    assert_int_equal(natsx_kv_put(meta, "swarm", sha, strlen(sha), NULL),
+                     ROJ_OK);
+    free(sha);
+    assert_int_equal(rc, 1);
+    char log[700];
+    log_path_of("a9", log, sizeof log);
+    char *err = test_read_file(log, NULL);
+    assert_non_null(strstr(err, "is not the version the cluster runs"));
+    assert_non_null(strstr(err, "0000000000000000..."));
+    free(err);
+    assert_null(kv_read(agents, "a9", NULL));
+}
+
 static void agent_rejects_changed_swarm(void **state)
 {
     (void)state;
@@ -462,9 +487,9 @@ static void agent_rejects_changed_swarm(void **state)
     free(err);
 }
 
-/* Publishes tasks of skill "first" until one is held unacknowledged by
- * the stopped agent pid; returns the job number of that task, or 0
- * when none was caught (each miss is run by the agent after SIGCONT). */
+/* Publishes tasks of skill "first" until the stopped agent pid has one
+ * fetched and unacknowledged. Returns that task's job number, or 0 when
+ * every try missed (the agent runs each missed task after SIGCONT). */
 static uint64_t hold_in_stopped(pid_t pid, const char *run)
 {
     for (uint64_t job = 1; job <= 6; job++) {
@@ -549,7 +574,7 @@ static void agent_poison_fails_at_max(void **state)
     const char *run = "00000000000000a8";
     char rkey[NPROTO_NAME_MAX];
 
-    /* Delivery 1 to an agent that is killed while it holds it. */
+    /* Delivery 1 goes to an agent that is killed before it answers. */
     pid_t first = start_agent_on("a8-killed", swarm_path, "first");
     agent_wait_ready("a8-killed");
     uint64_t job = hold_in_stopped(first, run);
@@ -673,6 +698,7 @@ int main(void)
         cmocka_unit_test_teardown(agent_status_lists_agent, kill_agents),
         cmocka_unit_test_teardown(agent_sigterm_deregisters, kill_agents),
         cmocka_unit_test_teardown(agent_rejects_changed_swarm, kill_agents),
+        cmocka_unit_test_teardown(agent_stops_on_new_version, kill_agents),
         cmocka_unit_test_teardown(agent_permanent_error_recorded,
                                   kill_agents),
         cmocka_unit_test_teardown(agent_hung_redelivered, kill_agents),

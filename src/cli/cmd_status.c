@@ -26,9 +26,9 @@ static int64_t wall_ms(void)
 }
 
 /* Reads the top-level "name:" of a swarm file into buf, without
- * loading its models (they need not exist on the machine that asks).
- * NOTE: this is a line scan, not a YAML parse: a name given in flow
- * style on the first line is not found. */
+ * loading its models, which need not exist where roj status runs.
+ * NOTE: this is a line scan, not a YAML parse, so a name inside a flow
+ * mapping or an indented one is not found. */
 static bool swarm_name_read(const char *path, char *buf, size_t size)
 {
     FILE *f = fopen(path, "r");

@@ -20,7 +20,7 @@
 
 /* Delay of a negative acknowledgement after a retryable error, in ms. */
 #define NAK_DELAY_MS 1000u
-/* Longest wait of one fetch, in ms, divided among the served skills. */
+/* Maximum wait of one fetch, in ms, divided among the served skills. */
 #define FETCH_WAIT_MS 200u
 
 typedef struct agent {
@@ -432,7 +432,8 @@ static void answer_success(agent *a, item *it, const char *json, double ms)
                  it->label, roj_last_error());
 }
 
-/* Answers one computed subtask by its result. */
+/* Records one computed subtask and acknowledges, terminates or
+ * redelivers its message, by the result. */
 static void answer_result(agent *a, item *it, const exec_result *r,
                           double ms)
 {
@@ -659,7 +660,8 @@ static void agent_close(agent *a)
     free(a->version_error);
 }
 
-/* Pulls and answers until a stop; ROJ_OK unless the executor failed. */
+/* Pulls and processes subtasks until a stop; ROJ_OK unless the
+ * executor failed. */
 static roj_status agent_loop(agent *a)
 {
     uint32_t wait = FETCH_WAIT_MS / (uint32_t)a->n_skills;

@@ -1,7 +1,7 @@
 /*
- * The worker of a swarm on NATS JetStream (`roj agent`): it pulls the
- * subtasks of the skills it serves from their durable consumers, runs
- * them through the executor (run/exec.h) and records each outcome in the
+ * The worker of a swarm on NATS JetStream (`roj agent`). It pulls the
+ * subtasks of the skills it serves from their durable consumers and runs
+ * them through the executor (run/exec.h). It records each outcome in the
  * results bucket, following the protocol of run/nats_proto.h.
  *
  * Per message: a malformed task is terminated; a subtask whose result
@@ -46,7 +46,7 @@ typedef struct nagent_config {
     const char *name;           /* NULL: HOST-PID; only letters, digits,
                                    '-' and '_' are kept */
     int32_t threads;            /* inference threads [1] */
-    uint32_t batch;             /* most messages fetched at once [16] */
+    uint32_t batch;             /* maximum messages fetched at once [16] */
     int replicas;               /* copies of the stream and buckets [1] */
     volatile int *stop;         /* set (by a signal handler) to stop;
                                    may be NULL */
@@ -63,7 +63,7 @@ typedef struct nagent_stats {
 
 /* Connects, sets up the swarm's stream, consumers and buckets, checks
  * the swarm version, registers and serves until *cfg->stop is set. On
- * a stop it answers every message it holds, deletes its agent record
+ * a stop it finishes the batch it fetched, deletes its agent record
  * and returns ROJ_OK. Errors: ROJ_ERR_INVALID_ARG when the cluster runs
  * another version of the swarm file (at start or later), a skill name
  * that the swarm lacks, or bad options; the natsx_connect errors; the
