@@ -16,6 +16,8 @@ int cmd_merge(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_agent(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 
 /* Splits a LoRA argument "FILE[:SCALE]" into a new string *path (the
  * caller frees it) and *scale (1 without a SCALE). The text after the

@@ -18,6 +18,8 @@
 #pragma weak cmd_train
 #pragma weak cmd_eval
 #pragma weak cmd_run
+#pragma weak cmd_agent
+#pragma weak cmd_status
 
 struct command {
     const char *name;
@@ -28,6 +30,8 @@ struct command {
 static const struct command commands[] = {
     {"demo", cmd_demo, "run the built-in demonstration"},
     {"run", cmd_run, "run a swarm's pipeline over a file of jobs"},
+    {"agent", cmd_agent, "serve a swarm's skills on NATS JetStream"},
+    {"status", cmd_status, "show a swarm's agents and runs on NATS"},
     {"generate", cmd_generate, "generate text from a prompt"},
     {"chat", cmd_chat, "chat with a model interactively"},
     {"tokenize", cmd_tokenize, "print the token ids of a text"},

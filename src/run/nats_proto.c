@@ -40,6 +40,18 @@ roj_status nproto_names_init(const swarm_file *swarm, nproto_names *names)
     return ROJ_OK;
 }
 
+uint32_t nproto_ack_wait_ms(void)
+{
+    const char *text = getenv(NPROTO_ACK_WAIT_ENV);
+    if (!text || !*text)
+        return NPROTO_ACK_WAIT_MS;
+    char *end = NULL;
+    unsigned long ms = strtoul(text, &end, 10);
+    if (*end || ms < 100 || ms > NPROTO_ACK_WAIT_MS)
+        return NPROTO_ACK_WAIT_MS;
+    return (uint32_t)ms;
+}
+
 void nproto_task_subject(const nproto_names *names, const char *skill,
                          char *buf, size_t size)
 {
@@ -59,7 +71,7 @@ roj_status nproto_setup(natsx_conn *c, const swarm_file *swarm,
         nproto_task_subject(names, swarm->skills[i].name, subject,
                             sizeof subject);
         natsx_consumer_config cc = {names->stream, swarm->skills[i].name,
-                                    subject, NPROTO_ACK_WAIT_MS,
+                                    subject, nproto_ack_wait_ms(),
                                     NPROTO_MAX_DELIVER};
         st = natsx_consumer_ensure(c, &cc);
     }

@@ -63,6 +63,10 @@
  * the agent that receives its last delivery. */
 #define NPROTO_ACK_WAIT_MS 10000u
 #define NPROTO_MAX_DELIVER 4
+/* Tests set this environment variable to a shorter AckWait in ms
+ * (100 to NPROTO_ACK_WAIT_MS); nproto_setup and the agents read it
+ * through nproto_ack_wait_ms. */
+#define NPROTO_ACK_WAIT_ENV "ROJ_NATS_ACK_WAIT_MS"
 /* Agent records expire this long after their last heartbeat. */
 #define NPROTO_AGENT_TTL_MS 10000u
 #define NPROTO_HEARTBEAT_MS 1000u
@@ -80,6 +84,10 @@ typedef struct nproto_names {
 /* Fills the names for swarm. ROJ_ERR_INVALID_ARG when the swarm's name
  * has no letter or digit to build them from. */
 roj_status nproto_names_init(const swarm_file *swarm, nproto_names *names);
+
+/* The AckWait of the skill consumers: NPROTO_ACK_WAIT_MS, or the value
+ * of NPROTO_ACK_WAIT_ENV when it is a whole number in range. */
+uint32_t nproto_ack_wait_ms(void);
 
 /* The subject of a skill's subtasks. */
 void nproto_task_subject(const nproto_names *names, const char *skill,
