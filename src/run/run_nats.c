@@ -19,7 +19,7 @@
  * published again once under a new message id (its message may have
  * run out of deliveries with no record), and fails its job after a
  * second such wait. */
-#define STALE_MS ((double)NPROTO_ACK_WAIT_MS * (NPROTO_MAX_DELIVER + 1) + \
+#define STALE_MS ((double)nproto_ack_wait_ms() * (NPROTO_MAX_DELIVER + 1) + \
                   10000.0)
 /* How often the run status record and the agent count are refreshed. */
 #define STATUS_EVERY_MS 1000.0
