@@ -322,16 +322,6 @@ static roj_status evaluate(tloop *L)
     return ev_push(L, loss, acc);
 }
 
-void tloop_set_total(tloop *L, int64_t total)
-{
-    L->pos.total_steps = total;
-    L->opt.total = total;
-    /* The default warm-up is 5% of the run, also of a run the time
-     * budget cut short; a given --warmup stays as it is. */
-    if (L->o->warmup < 0)
-        L->opt.warmup = total / 20 + 1;
-}
-
 /* With --time-budget, the first steps measure the pace and the plan is
  * cut to fit, so the cosine schedule ends on time; later checks (at each
  * validation pass) cut it again if the machine got slower, never extend
@@ -351,7 +341,8 @@ static void fit_budget(tloop *L)
         roj_log(ROJ_LOG_INFO, "time budget %.0f s: %lld of %lld planned "
                 "steps fit", L->o->time_budget, (long long)fit,
                 (long long)L->pos.total_steps);
-        tloop_set_total(L, fit);
+        L->pos.total_steps = fit;
+        L->opt.total = fit;
         if (L->prog)
             progress_set_total(L->prog, (uint64_t)fit);
     }

@@ -72,11 +72,6 @@ roj_status tloop_validate(tloop *L, const tenc *set, double *loss,
 roj_status tloop_save(tloop *L, const char *path);
 roj_status tloop_load(tloop *L, const char *path);
 
-/* Sets the planned step count (a time budget cuts it, a checkpoint
- * restores it) and, unless --warmup was given, the warm-up to 5% of
- * it. */
-void tloop_set_total(tloop *L, int64_t total);
-
 /* Frees the validation scratch. */
 void tloop_free_scratch(tloop *L);
 

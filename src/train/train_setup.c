@@ -806,7 +806,7 @@ roj_status train_run(const train_opts *o)
         st = prepare_loop(&s);
     if (!st && o->resume) {
         st = tloop_load(&s.L, local.checkpoint_path);
-        tloop_set_total(&s.L, s.L.pos.total_steps);
+        s.L.opt.total = s.L.pos.total_steps;
         if (!st && !o->quiet)
             fprintf(stderr, "resumed from %s at step %lld\n",
                     local.checkpoint_path, (long long)s.L.pos.step);
