@@ -385,6 +385,33 @@ static void agent_duplicate_one_result(void **state)
     agent_stop(pid);
 }
 
+static void agent_malformed_terminated(void **state)
+{
+    (void)state;
+    pid_t pid = start_agent("a10", swarm_path);
+    agent_wait_ready("a10");
+    char subject[NPROTO_NAME_MAX];
+    nproto_task_subject(&names, "topic", subject, sizeof subject);
+    const char *garbage = "{\"run\": 12, \"in\": [";
+    assert_int_equal(natsx_publish(conn, subject, garbage, strlen(garbage),
+                                   "garbage-1", 5000, NULL, NULL), ROJ_OK);
+    /* A valid task after it still runs. */
+    const char *run = "00000000000000aa";
+    publish_task(run, 1, "ok", "topic", 1, "my invoice", NULL);
+    char rkey[NPROTO_NAME_MAX];
+    result_key(run, 1, "ok", rkey, sizeof rkey);
+    char *got = kv_wait(results, rkey, 20000);
+    assert_non_null(got);
+    free(got);
+    assert_int_equal(ack_pending("topic"), 0);
+    agent_stop(pid);
+    char log[700];
+    log_path_of("a10", log, sizeof log);
+    char *text = test_read_file(log, NULL);
+    assert_non_null(strstr(text, "malformed task message"));
+    free(text);
+}
+
 static void agent_status_lists_agent(void **state)
 {
     (void)state;
@@ -715,6 +742,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(agent_results_match_exec, kill_agents),
         cmocka_unit_test_teardown(agent_duplicate_one_result, kill_agents),
+        cmocka_unit_test_teardown(agent_malformed_terminated, kill_agents),
         cmocka_unit_test_teardown(agent_status_lists_agent, kill_agents),
         cmocka_unit_test_teardown(agent_sigterm_deregisters, kill_agents),
         cmocka_unit_test_teardown(agent_rejects_changed_swarm, kill_agents),
