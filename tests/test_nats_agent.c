@@ -385,11 +385,44 @@ static void agent_duplicate_one_result(void **state)
     agent_stop(pid);
 }
 
+static void agent_malformed_terminated(void **state)
+{
+    (void)state;
+    pid_t pid = start_agent("a10", swarm_path);
+    agent_wait_ready("a10");
+    char subject[NPROTO_NAME_MAX];
+    nproto_task_subject(&names, "topic", subject, sizeof subject);
+    const char *garbage = "{\"run\": 12, \"in\": [";
+    assert_int_equal(natsx_publish(conn, subject, garbage, strlen(garbage),
+                                   "garbage-1", 5000, NULL, NULL), ROJ_OK);
+    /* A valid task after it still runs. */
+    const char *run = "00000000000000aa";
+    publish_task(run, 1, "ok", "topic", 1, "my invoice", NULL);
+    char rkey[NPROTO_NAME_MAX];
+    result_key(run, 1, "ok", rkey, sizeof rkey);
+    char *got = kv_wait(results, rkey, 20000);
+    assert_non_null(got);
+    free(got);
+    assert_int_equal(ack_pending("topic"), 0);
+    agent_stop(pid);
+    char log[700];
+    log_path_of("a10", log, sizeof log);
+    char *text = test_read_file(log, NULL);
+    assert_non_null(strstr(text, "malformed task message"));
+    free(text);
+}
+
 static void agent_status_lists_agent(void **state)
 {
     (void)state;
     pid_t pid = start_agent("a3", swarm_path);
     agent_wait_ready("a3");
+    const char *run_record =
+        "{\"run\":\"00000000000000b3\",\"pipeline\":\"triage\","
+        "\"jobs_total\":10,\"jobs_done\":3,\"jobs_failed\":1,"
+        "\"pending\":{\"topic\":2,\"reply\":5},\"updated_ms\":1}";
+    assert_int_equal(natsx_kv_put(meta, "run.00000000000000b3", run_record,
+                                  strlen(run_record), NULL), ROJ_OK);
     char log[700];
     snprintf(log, sizeof log, "%s/status.out", dir);
     const char *json_args[] = {"status", "--nats", server.url, "--swarm",
@@ -417,6 +450,18 @@ static void agent_status_lists_agent(void **state)
                                                         "heartbeat_age_s");
     assert_true(cJSON_IsNumber(age));
     assert_true(age->valuedouble < 5);
+    const cJSON *models = cJSON_GetObjectItemCaseSensitive(mine, "models");
+    assert_int_equal(cJSON_GetArraySize(models), 1);
+    const cJSON *model = cJSON_GetArrayItem(models, 0);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(model, "name")
+                            ->valuestring, "m");
+    assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(model,
+                                                              "sha256")));
+    const cJSON *runs = cJSON_GetObjectItemCaseSensitive(doc, "runs");
+    assert_int_equal(cJSON_GetArraySize(runs), 1);
+    const cJSON *done = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetArrayItem(runs, 0), "jobs_done");
+    assert_int_equal((int)done->valuedouble, 3);
     cJSON_Delete(doc);
     free(out);
 
@@ -427,6 +472,8 @@ static void agent_status_lists_agent(void **state)
     assert_non_null(strstr(out, "agents of swarm tiny"));
     assert_non_null(strstr(out, "a3 "));
     assert_non_null(strstr(out, "topic,first,reply"));
+    assert_non_null(strstr(out, "00000000000000b3 triage: 3/10 jobs done, "
+                                "1 failed; pending: topic 2, reply 5"));
     free(out);
     agent_stop(pid);
 }
@@ -695,6 +742,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(agent_results_match_exec, kill_agents),
         cmocka_unit_test_teardown(agent_duplicate_one_result, kill_agents),
+        cmocka_unit_test_teardown(agent_malformed_terminated, kill_agents),
         cmocka_unit_test_teardown(agent_status_lists_agent, kill_agents),
         cmocka_unit_test_teardown(agent_sigterm_deregisters, kill_agents),
         cmocka_unit_test_teardown(agent_rejects_changed_swarm, kill_agents),

@@ -274,6 +274,8 @@ typedef struct item {
     cJSON *doc;
     char key[NPROTO_NAME_MAX];   /* its result key */
     char label[NPROTO_NAME_MAX]; /* RUN.JOB.KEY for logs */
+    const char **fields;         /* names then values of "in" (malloc'd),
+                                    pointing into doc */
     exec_task task;
 } item;
 
@@ -285,9 +287,8 @@ static void count(agent *a, uint64_t *counter)
 }
 
 /* Reads a task message into it; false (with a roj error) when it is
- * malformed. names and values point into it->doc. */
-static bool item_parse(agent *a, size_t skill, item *it, const char **names,
-                       const char **values, size_t max_fields)
+ * malformed. */
+static bool item_parse(agent *a, size_t skill, item *it)
 {
     const char *data = natsMsg_GetData(it->msg);
     int len = natsMsg_GetDataLength(it->msg);
@@ -344,12 +345,18 @@ static bool item_parse(agent *a, size_t skill, item *it, const char **names,
         return false;
     }
 
-    size_t n = 0;
+    size_t max = (size_t)cJSON_GetArraySize(in), n = 0;
+    it->fields = calloc(2 * max + 1, sizeof *it->fields);
+    if (!it->fields) {
+        roj_error(ROJ_ERR_NOMEM, "%zu input fields", max);
+        return false;
+    }
+    const char **names = it->fields, **values = it->fields + max;
     const cJSON *f;
     cJSON_ArrayForEach(f, in) {
-        if (!cJSON_IsString(f) || n == max_fields) {
-            roj_error(ROJ_ERR_FORMAT, "input field %s is not a string or "
-                      "there are too many", f->string);
+        if (!cJSON_IsString(f)) {
+            roj_error(ROJ_ERR_FORMAT, "input field %s is not a string",
+                      f->string);
             return false;
         }
         names[n] = f->string;
@@ -457,8 +464,7 @@ static void answer_result(agent *a, item *it, const exec_result *r,
 
 /* Sorts out the messages that need no run (malformed, recorded, or at
  * their last delivery). Returns false for an item that must not run. */
-static bool item_triage(agent *a, size_t skill, item *it, const char **names,
-                        const char **values, size_t max_fields)
+static bool item_triage(agent *a, size_t skill, item *it)
 {
     if (natsx_msg_info_get(it->msg, &it->info) != ROJ_OK) {
         log_warn("agent %s: a message without delivery facts: %s",
@@ -467,7 +473,7 @@ static bool item_triage(agent *a, size_t skill, item *it, const char **names,
     }
     if (it->info.delivered > 1)
         count(a, &a->stats.redelivered);
-    if (!item_parse(a, skill, it, names, values, max_fields)) {
+    if (!item_parse(a, skill, it)) {
         log_error("agent %s: malformed task message (stream sequence %"
                   PRIu64 ") terminated: %s", a->name, it->info.stream_seq,
                   roj_last_error());
@@ -508,18 +514,14 @@ static bool item_triage(agent *a, size_t skill, item *it, const char **names,
 static roj_status batch_process(agent *a, size_t skill, natsx_batch *b)
 {
     const swarm_skill *sk = &a->cfg->swarm->skills[skill];
-    size_t max_fields = sk->n_fields + 8;
     size_t n = (size_t)b->n;
     item *items = calloc(n, sizeof *items);
     exec_task *tasks = calloc(n, sizeof *tasks);
     exec_result *results = calloc(n, sizeof *results);
     item **run = calloc(n, sizeof *run);
     natsMsg **held = calloc(n, sizeof *held);
-    const char **names = calloc(n * max_fields, sizeof *names);
-    const char **values = calloc(n * max_fields, sizeof *values);
     roj_status st = ROJ_OK;
-    if (!items || !tasks || !results || !run || !held || !names ||
-        !values) {
+    if (!items || !tasks || !results || !run || !held) {
         st = roj_error(ROJ_ERR_NOMEM, "batch of %zu messages", n);
         for (size_t i = 0; i < n; i++)
             natsx_msg_nak(b->msgs[i], NAK_DELAY_MS);
@@ -530,8 +532,7 @@ static roj_status batch_process(agent *a, size_t skill, natsx_batch *b)
     size_t n_run = 0;
     for (size_t i = 0; i < n; i++) {
         items[i].msg = b->msgs[i];
-        if (!item_triage(a, skill, &items[i], names + i * max_fields,
-                         values + i * max_fields, max_fields))
+        if (!item_triage(a, skill, &items[i]))
             continue;
         run[n_run] = &items[i];
         tasks[n_run] = items[i].task;
@@ -562,15 +563,15 @@ static roj_status batch_process(agent *a, size_t skill, natsx_batch *b)
 done:
     for (size_t i = 0; results && i < n; i++)
         exec_result_clear(&results[i]);
-    for (size_t i = 0; items && i < n; i++)
+    for (size_t i = 0; items && i < n; i++) {
         cJSON_Delete(items[i].doc);
+        free(items[i].fields);
+    }
     free(items);
     free(tasks);
     free(results);
     free(run);
     free(held);
-    free(names);
-    free(values);
     return st;
 }
 
