@@ -4,8 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "core/sha256.h"
 #include "run/nats_proto.h"
 
@@ -58,10 +60,10 @@ void nproto_task_subject(const nproto_names *names, const char *skill,
     snprintf(buf, size, "roj.%s.task.%s", names->swarm, skill);
 }
 
-roj_status nproto_setup(natsx_conn *c, const swarm_file *swarm,
-                        const nproto_names *names, int replicas,
-                        natsx_kv **results, natsx_kv **agents,
-                        natsx_kv **meta)
+static roj_status setup_once(natsx_conn *c, const swarm_file *swarm,
+                             const nproto_names *names, int replicas,
+                             natsx_kv **results, natsx_kv **agents,
+                             natsx_kv **meta)
 {
     const char *subjects[1] = {names->subjects};
     natsx_stream_config sc = {names->stream, subjects, 1, replicas, 0};
@@ -88,6 +90,50 @@ roj_status nproto_setup(natsx_conn *c, const swarm_file *swarm,
             natsx_kv_close(kv);
     }
     return st;
+}
+
+/* How long setup keeps retrying while the servers time out or elect
+ * leaders (4 to 8 s after a node crashed, longer on a loaded machine). */
+#define SETUP_RETRY_MS 60000.0
+
+static double monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+roj_status nproto_setup(natsx_conn *c, const swarm_file *swarm,
+                        const nproto_names *names, int replicas,
+                        natsx_kv **results, natsx_kv **agents,
+                        natsx_kv **meta)
+{
+    natsx_kv **outs[3] = {results, agents, meta};
+    const double start = monotonic_ms();
+    unsigned delay_ms = 100;
+    for (int attempt = 1;; attempt++) {
+        for (int i = 0; i < 3; i++)
+            if (outs[i])
+                *outs[i] = NULL;
+        roj_status st = setup_once(c, swarm, names, replicas, results,
+                                   agents, meta);
+        /* Only I/O errors (time-outs, no responders) can pass; a
+         * mismatched stream or consumer will not. */
+        if (st != ROJ_ERR_IO || monotonic_ms() - start > SETUP_RETRY_MS)
+            return st;
+        for (int i = 0; i < 3; i++)
+            if (outs[i]) {
+                natsx_kv_close(*outs[i]);
+                *outs[i] = NULL;
+            }
+        if (attempt == 1)
+            roj_log(ROJ_LOG_WARN, "%s; retrying for up to %.0f s",
+                    roj_last_error(), SETUP_RETRY_MS / 1e3);
+        struct timespec ts = {0, (long)delay_ms * 1000000L};
+        nanosleep(&ts, NULL);
+        if (delay_ms < 1000)
+            delay_ms *= 2;
+    }
 }
 
 void nproto_run_id(const char *swarm_sha256, const char *input_sha256,

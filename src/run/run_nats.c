@@ -505,8 +505,14 @@ roj_status run_nats(runner *r)
     roj_status st = nats_start(&n);
     if (st == ROJ_OK)
         st = nats_loop(&n);
-    if (n.meta)
+    if (n.meta && n.run_id[0]) {
+        /* The status write must not replace the message of a failure. */
+        char *why = st != ROJ_OK ? strdup(roj_last_error()) : NULL;
         write_status(&n, true);
+        if (why)
+            roj_error(st, "%s", why);
+        free(why);
+    }
     r->sum->agents_seen = n.agents_seen;
     /* Subtasks still out belong to the jobs run_jobs_close frees. */
     for (size_t i = 0; i < n.out.cap; i++) {
