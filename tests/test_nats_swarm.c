@@ -327,7 +327,7 @@ static void nats_cluster_survives_kills(void **state)
             break;
         }
         assert_true((double)time(NULL) - t0 < 240);
-        usleep(400 * 1000);
+        usleep(700 * 1000);
         /* SIGKILL a random agent and start a new one in its place. */
         int k = (int)(test_rand_u64(&rng) % N_AGENTS);
         kill(agents[k], SIGKILL);
@@ -337,7 +337,7 @@ static void nats_cluster_survives_kills(void **state)
         if (!server_killed && kills == 3) {
             nts_kill(&c.nodes[1]);
             server_killed = true;
-        } else if (server_killed && !server_back && kills == 12) {
+        } else if (server_killed && !server_back && kills == 8) {
             assert_int_equal(nts_restart(&c.nodes[1]), 0);
             server_back = true;
         }

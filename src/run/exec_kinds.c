@@ -114,8 +114,14 @@ char *exec_choice_json(const swarm_output *out, size_t best,
 /* {"text": text} plus, for spans, {"found": found}. */
 static char *text_json(const char *text, bool span, bool found)
 {
+    /* A model can emit byte tokens that do not form UTF-8 (an untrained
+     * one often does); the output file must stay valid JSON. */
+    char *fixed = NULL;
+    if (exec_utf8_repair(text, &fixed) != ROJ_OK)
+        return NULL;
     cJSON *o = cJSON_CreateObject();
-    bool ok = o && cJSON_AddStringToObject(o, "text", text);
+    bool ok = o && cJSON_AddStringToObject(o, "text", fixed ? fixed : text);
+    free(fixed);
     if (ok && span)
         ok = cJSON_AddBoolToObject(o, "found", found) != NULL;
     return print_result(o, ok);

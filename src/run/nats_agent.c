@@ -621,18 +621,28 @@ static roj_status agent_open(agent *a)
     if ((st = natsx_connect(&opt, &a->conn)) ||
         (st = nproto_setup(a->conn, cfg->swarm, &names,
                            cfg->replicas > 0 ? cfg->replicas : 1,
-                           &a->results, &a->agents, &a->meta)) ||
-        (st = nproto_check_swarm(a->meta, cfg->swarm_path,
-                                 cfg->swarm_sha256, false)))
+                           &a->results, &a->agents, &a->meta)))
+        return st;
+    const double start = nproto_now_ms();
+    unsigned delay = 0;
+    do
+        st = nproto_check_swarm(a->meta, cfg->swarm_path, cfg->swarm_sha256,
+                                false);
+    while (nproto_retry(st, start, &delay));
+    if (st)
         return st;
     a->pulls = calloc(a->n_skills, sizeof *a->pulls);
     if (!a->pulls)
         return roj_error(ROJ_ERR_NOMEM, "pull subscriptions");
-    for (size_t i = 0; i < a->n_skills; i++)
-        if ((st = natsx_pull_bind(a->conn, names.stream,
-                                  cfg->swarm->skills[a->skills[i]].name,
-                                  &a->pulls[i])))
+    for (size_t i = 0; i < a->n_skills; i++) {
+        do
+            st = natsx_pull_bind(a->conn, names.stream,
+                                 cfg->swarm->skills[a->skills[i]].name,
+                                 &a->pulls[i]);
+        while (nproto_retry(st, start, &delay));
+        if (st)
             return st;
+    }
     if ((st = exec_open(cfg->swarm, cfg->threads > 0 ? cfg->threads : 1,
                         &a->engine)) ||
         (st = exec_preload(a->engine)) || (st = models_describe(a)))

@@ -103,6 +103,28 @@ static double monotonic_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+bool nproto_retry(roj_status st, double start_ms, unsigned *delay_ms)
+{
+    if (st != ROJ_ERR_IO || monotonic_ms() - start_ms > SETUP_RETRY_MS)
+        return false;
+    if (*delay_ms == 0) {
+        *delay_ms = 100;
+        roj_log(ROJ_LOG_WARN, "%s; retrying for up to %.0f s",
+                roj_last_error(), SETUP_RETRY_MS / 1e3);
+    }
+    struct timespec ts = {(time_t)(*delay_ms / 1000),
+                          (long)(*delay_ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    if (*delay_ms < 1000)
+        *delay_ms *= 2;
+    return true;
+}
+
+double nproto_now_ms(void)
+{
+    return monotonic_ms();
+}
+
 roj_status nproto_setup(natsx_conn *c, const swarm_file *swarm,
                         const nproto_names *names, int replicas,
                         natsx_kv **results, natsx_kv **agents,

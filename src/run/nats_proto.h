@@ -59,10 +59,12 @@
 #define NPROTO_NAME_MAX 256
 
 /* Delivery settings of every skill consumer. A subtask that ran on
- * NPROTO_MAX_DELIVER agents without a result is recorded as failed by
- * the agent that receives its last delivery. */
+ * NPROTO_MAX_DELIVER - 1 agents without a result is recorded as failed,
+ * unrun, by the agent that receives its last delivery: enough tries
+ * that agents lost to other causes rarely fail an innocent subtask, few
+ * enough that a poisonous one stops within a minute by default. */
 #define NPROTO_ACK_WAIT_MS 10000u
-#define NPROTO_MAX_DELIVER 4
+#define NPROTO_MAX_DELIVER 6
 /* Tests set this environment variable to a shorter AckWait in ms
  * (100 to NPROTO_ACK_WAIT_MS); nproto_setup and the agents read it
  * through nproto_ack_wait_ms. */
@@ -101,6 +103,15 @@ roj_status nproto_setup(natsx_conn *c, const swarm_file *swarm,
                         const nproto_names *names, int replicas,
                         natsx_kv **results, natsx_kv **agents,
                         natsx_kv **meta);
+
+/* Whether a start-up call that failed with st should be tried again:
+ * for I/O errors (time-outs, no responders while a cluster elects
+ * leaders) until 60 s after start_ms, sleeping 100 ms doubling to 1 s
+ * first (*delay_ms starts at 0). nproto_setup retries by itself. */
+bool nproto_retry(roj_status st, double start_ms, unsigned *delay_ms);
+
+/* Milliseconds of a monotonic clock, for start_ms. */
+double nproto_now_ms(void);
 
 /* The run id for a swarm file digest, input digest and pipeline name:
  * 16 lowercase hex digits and a NUL. */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -410,6 +411,21 @@ static void write_status(nats_run *n, bool force)
 
 /* ---- the loop ---- */
 
+/* Loop condition for calls that a loaded or electing cluster answers
+ * with a time-out: true for the first try (i == 0) and, after an I/O
+ * error, for up to 60 s of retries a second apart. */
+static bool retry_io(runner *r, int i, roj_status *st)
+{
+    if (i == 0)
+        return true;
+    if (*st != ROJ_ERR_IO || i > 60 || (r->o->stop && *r->o->stop))
+        return false;
+    run_log(r, "%s; retrying", roj_last_error());
+    struct timespec ts = {1, 0};
+    nanosleep(&ts, NULL);
+    return true;
+}
+
 static roj_status nats_start(nats_run *n)
 {
     runner *r = n->r;
@@ -425,7 +441,9 @@ static roj_status nats_start(nats_run *n)
     if (st == ROJ_OK)
         st = sha256_file(o->swarm_path, swarm_sha);
     if (st == ROJ_OK)
-        st = nproto_check_swarm(n->meta, o->swarm_path, swarm_sha, true);
+        for (int i = 0; retry_io(r, i, &st); i++)
+            st = nproto_check_swarm(n->meta, o->swarm_path, swarm_sha,
+                                    true);
     if (st)
         return st;
     char input_sha[SHA256_HEX_SIZE];
@@ -435,8 +453,14 @@ static roj_status nats_start(nats_run *n)
     memcpy(r->sum->run_id, n->run_id, sizeof n->run_id);
     char pattern[64];
     snprintf(pattern, sizeof pattern, "%s.>", n->run_id);
-    if ((st = natsx_kv_watch(n->results, pattern, &n->watch)) != ROJ_OK ||
-        (st = load_initial(n)) != ROJ_OK)
+    for (int i = 0; retry_io(r, i, &st); i++) {
+        natsx_watch_close(n->watch);
+        n->watch = NULL;
+        st = natsx_kv_watch(n->results, pattern, &n->watch);
+        if (st == ROJ_OK)
+            st = load_initial(n);
+    }
+    if (st)
         return st;
     char url[256];
     run_log(r, "run %s on %s: %zu results already recorded", n->run_id,
