@@ -94,8 +94,9 @@ static roj_status out_put(out_map *m, const char *key, sub *s)
     return ROJ_OK;
 }
 
-/* Removes key and returns its subtask, or NULL. Deletion re-inserts the
- * rest of the cluster so that lookups stay correct. */
+/* Removes key and returns its subtask, or NULL. The entries after it
+ * in its probe sequence are inserted again so that lookups still find
+ * them. */
 static sub *out_take(out_map *m, const char *key)
 {
     if (m->cap == 0)
