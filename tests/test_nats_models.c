@@ -18,13 +18,15 @@
 #include <unistd.h>
 
 #include "core/sha256.h"
+#include "model/lora.h"
 #include "model/synth.h"
 #include "nats_server.h"
 #include "run/nats_models.h"
 #include "run/nats_proto.h"
 #include "swarm/swarm.h"
 
-/* The swarm file; %s is the model's {path, sha256} or plain path. */
+/* The swarm file. The first %s is the model's {path, sha256} or plain
+ * path, the second the adapter's. */
 static const char SWARM_FORMAT[] =
     "version: 1\n"
     "name: mdist\n"
@@ -35,6 +37,11 @@ static const char SWARM_FORMAT[] =
     "    model: m\n"
     "    prompt: \"Ticket: {text}\\nTopic:\"\n"
     "    output: {choice: [billing, shipping, login, other]}\n"
+    "  tuned:\n"
+    "    model: m\n"
+    "    lora: %s\n"
+    "    prompt: \"Ticket: {text}\\nTopic:\"\n"
+    "    output: {choice: [billing, other]}\n"
     "pipelines:\n"
     "  triage:\n"
     "    input: [text]\n"
@@ -46,7 +53,7 @@ static const char SWARM_FORMAT[] =
 
 static nts_server server;
 static char dir[512], src_swarm[600], model_path[700];
-static char model_sha[SHA256_HEX_SIZE];
+static char model_sha[SHA256_HEX_SIZE], adapter_sha[SHA256_HEX_SIZE];
 static uint64_t model_size;
 static char *swarm_text; /* the swarm file with the model's sha256 */
 static nproto_names names;
@@ -262,6 +269,8 @@ static void push_stores_chunks(void **state)
     assert_non_null(strstr(out, model_sha));
     assert_non_null(strstr(out, "models.m"));
     assert_non_null(strstr(out, "pushed ("));
+    assert_non_null(strstr(out, adapter_sha));
+    assert_non_null(strstr(out, "skills.tuned.lora"));
     free(out);
     free(err);
 
@@ -317,7 +326,9 @@ static void list_shows_manifest(void **state)
     int rc = run_roj(args, &out, &err);
     if (rc != 0)
         fail_msg("roj models list exited %d: %s", rc, err);
-    assert_non_null(strstr(out, "models of swarm mdist: 1"));
+    assert_non_null(strstr(out, "models of swarm mdist: 2"));
+    assert_non_null(strstr(out, adapter_sha));
+    assert_non_null(strstr(out, "tuned.lora.gguf"));
     assert_non_null(strstr(out, model_sha));
     assert_non_null(strstr(out, "base.gguf"));
     free(out);
@@ -343,6 +354,10 @@ static void agent_fetches_and_serves(void **state)
     char sha[SHA256_HEX_SIZE];
     assert_int_equal(sha256_file(fetched, sha), ROJ_OK);
     assert_string_equal(sha, model_sha);
+    char adapter[800];
+    snprintf(adapter, sizeof adapter, "%s/tuned.lora.gguf", models_dir);
+    assert_int_equal(sha256_file(adapter, sha), ROJ_OK);
+    assert_string_equal(sha, adapter_sha);
     assert_int_equal(entries_with(models_dir, ".part-"), 0);
 
     /* One task of the topic skill, as the submitter publishes it. */
@@ -367,7 +382,7 @@ static void agent_fetches_and_serves(void **state)
     kill(pid, SIGTERM);
     assert_int_equal(wait_exit(pid, 15000), 0);
     char *log = agent_log("fetch");
-    assert_non_null(strstr(log, "fetched 1 missing file from"));
+    assert_non_null(strstr(log, "fetched 2 missing files from"));
     free(log);
 }
 
@@ -424,7 +439,8 @@ static void agent_needs_sha256(void **state)
 {
     (void)state;
     char text[2048], swarm_path[700];
-    snprintf(text, sizeof text, SWARM_FORMAT, "models/base.gguf");
+    snprintf(text, sizeof text, SWARM_FORMAT, "models/base.gguf",
+             "models/tuned.lora.gguf");
     agent_folder("nosha", text, swarm_path, sizeof swarm_path);
     int rc = wait_exit(start_agent("nosha", swarm_path), 30000);
     char *log = agent_log("nosha");
@@ -467,6 +483,32 @@ static int kill_started(void **state)
     return 0;
 }
 
+/* Writes a rank-2 adapter of blk.0.attn_q.weight for the model at
+ * model_path to path and hashes it into adapter_sha. */
+static int adapter_write(const char *path)
+{
+    roj_model *base = NULL;
+    if (roj_model_open(model_path, &base) != ROJ_OK) {
+        fprintf(stderr, "setup: %s\n", roj_last_error());
+        return -1;
+    }
+    enum { RANK = 2, DIM = 128 };
+    static float a[RANK * DIM], b[DIM * RANK];
+    uint64_t rng = 7;
+    for (size_t i = 0; i < RANK * DIM; i++) {
+        a[i] = test_rand_float(&rng, -0.05f, 0.05f);
+        b[i] = test_rand_float(&rng, -0.05f, 0.05f);
+    }
+    lora_tensor t = {"blk.0.attn_q.weight", RANK, DIM, DIM, a, b};
+    roj_status st = lora_write(path, base, 4.0f, &t, 1, NULL);
+    roj_model_free(base);
+    if (st == ROJ_OK)
+        st = sha256_file(path, adapter_sha);
+    if (st != ROJ_OK)
+        fprintf(stderr, "setup: %s\n", roj_last_error());
+    return st == ROJ_OK ? 0 : -1;
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -494,13 +536,19 @@ static int group_setup(void **state)
         return -1;
     }
     model_size = (uint64_t)sb.st_size;
+    char adapter[800];
+    snprintf(adapter, sizeof adapter, "%s/tuned.lora.gguf", folder);
+    if (adapter_write(adapter) != 0)
+        return -1;
 
-    char ref[200];
+    char ref[200], adapter_ref[200];
     snprintf(ref, sizeof ref, "{path: models/base.gguf, sha256: %s}",
              model_sha);
-    size_t n = sizeof SWARM_FORMAT + strlen(ref);
+    snprintf(adapter_ref, sizeof adapter_ref, "{path: "
+             "models/tuned.lora.gguf, sha256: %s}", adapter_sha);
+    size_t n = sizeof SWARM_FORMAT + strlen(ref) + strlen(adapter_ref);
     swarm_text = malloc(n);
-    snprintf(swarm_text, n, SWARM_FORMAT, ref);
+    snprintf(swarm_text, n, SWARM_FORMAT, ref, adapter_ref);
     snprintf(src_swarm, sizeof src_swarm, "%s/src/swarm.yaml", dir);
     test_write_file(src_swarm, swarm_text, strlen(swarm_text));
 
