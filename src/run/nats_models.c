@@ -490,7 +490,8 @@ static roj_status missing_fetch(const swarm_file_list *list,
             continue;
         log_info("fetching %s (sha256 %.16s...) from bucket %s to %s",
                  f->field, f->sha256, names.models, f->path);
-        st = nmodels_fetch(&bucket, f->sha256, f->path, f->field, progress, ctx);
+        st = nmodels_fetch(&bucket, f->sha256, f->path, f->field, progress,
+                           ctx);
         if (st == ROJ_OK)
             (*fetched)++;
     }
