@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "core/sha256.h"
 #include "run/nats_agent.h"
+#include "run/nats_models.h"
 #include "swarm/swarm.h"
 
 static volatile int stop_flag;
@@ -45,6 +46,25 @@ static long skills_split(const cli_strings *in, char **buf,
         p += strlen(in->items[i]) + 1;
     }
     return n;
+}
+
+/* Fetches the model files that the swarm file names and that are
+ * missing here, before the full load, which needs every file. Returns
+ * false after printing the error. */
+static bool models_fetch(const char *path, const natsx_options *nats)
+{
+    cli_progress progress = {0};
+    size_t fetched = 0;
+    if (nmodels_fetch_missing(path, nats, cli_models_progress, &progress,
+                              &fetched) != ROJ_OK) {
+        fprintf(stderr, "roj agent: %s\n", roj_last_error());
+        return false;
+    }
+    if (fetched > 0)
+        fprintf(stderr, "roj agent: fetched %zu missing file%s from the "
+                "cluster, each with the sha256 that the swarm file gives\n",
+                fetched, fetched == 1 ? "" : "s");
+    return true;
 }
 
 int cmd_agent(int argc, char **argv)
@@ -135,8 +155,12 @@ int cmd_agent(int argc, char **argv)
     swarm_file *swarm = NULL;
     char *problems = NULL;
     char sha[SHA256_HEX_SIZE];
-    roj_status st = swarm_load(path, &swarm, &problems);
-    if (st != ROJ_OK) {
+
+    nats.urls = urls;
+    roj_status st = ROJ_OK;
+    if (!models_fetch(path, &nats)) {
+        rc = CLI_EXIT_RUNTIME;
+    } else if ((st = swarm_load(path, &swarm, &problems)) != ROJ_OK) {
         fprintf(stderr, "%s", problems ? problems : roj_last_error());
         if (problems && problems[0] && problems[strlen(problems) - 1] != '\n')
             fputc('\n', stderr);
@@ -154,7 +178,6 @@ int cmd_agent(int argc, char **argv)
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
 
-        nats.urls = urls;
         nagent_config cfg = {
             .swarm = swarm, .swarm_path = path, .swarm_sha256 = sha,
             .nats = nats, .skills = skill_list, .n_skills = (size_t)n_skills,

@@ -20,6 +20,7 @@
 #pragma weak cmd_run
 #pragma weak cmd_agent
 #pragma weak cmd_status
+#pragma weak cmd_models
 
 struct command {
     const char *name;
@@ -32,6 +33,7 @@ static const struct command commands[] = {
     {"run", cmd_run, "run a swarm's pipeline over a file of jobs"},
     {"agent", cmd_agent, "serve a swarm's skills on NATS JetStream"},
     {"status", cmd_status, "show a swarm's agents and runs on NATS"},
+    {"models", cmd_models, "push a swarm's model files to NATS, list them"},
     {"generate", cmd_generate, "generate text from a prompt"},
     {"chat", cmd_chat, "chat with a model interactively"},
     {"tokenize", cmd_tokenize, "print the token ids of a text"},

@@ -39,6 +39,8 @@ roj_status nproto_names_init(const swarm_file *swarm, nproto_names *names)
     snprintf(names->agents, sizeof names->agents, "roj_%s_agents",
              names->swarm);
     snprintf(names->meta, sizeof names->meta, "roj_%s_meta", names->swarm);
+    snprintf(names->models, sizeof names->models, "roj_%s_models",
+             names->swarm);
     return ROJ_OK;
 }
 

@@ -13,6 +13,8 @@
  *                               its heartbeats stop)
  *                roj_N_meta:    "swarm" = the swarm file's sha256 the
  *                               cluster runs; "run.RUN" = a run's status
+ *                roj_N_models:  model and adapter files in chunks, written
+ *                               by `roj models push` (run/nats_models.h)
  *
  * A run's id (RUN) is 16 hex digits of the sha256 of the swarm file's,
  * the input's and the pipeline's identity, so running the same command
@@ -81,6 +83,7 @@ typedef struct nproto_names {
     char results[NPROTO_NAME_MAX];  /* bucket names */
     char agents[NPROTO_NAME_MAX];
     char meta[NPROTO_NAME_MAX];
+    char models[NPROTO_NAME_MAX];   /* not opened by nproto_setup */
 } nproto_names;
 
 /* Fills the names for swarm. ROJ_ERR_INVALID_ARG when the swarm's name

@@ -212,6 +212,36 @@ roj_status swarm_parse(const char *text, size_t len, const char *path,
 /* Frees a swarm file and everything it owns; NULL is ignored. */
 void swarm_free(swarm_file *file);
 
+/* A file that a swarm file names: a model or a skill's LoRA adapter. */
+typedef struct swarm_named_file {
+    const char *field;  /* "models.NAME" or "skills.NAME.lora" */
+    const char *path;   /* resolved against the swarm file's folder */
+    const char *sha256; /* 64 lowercase hex digits, or NULL */
+    swarm_mark mark;    /* of the path */
+} swarm_named_file;
+
+/* The name and the files of a swarm file, read without validation. */
+typedef struct swarm_file_list {
+    const char *name;         /* the top-level name:, or NULL */
+    swarm_named_file *files;  /* each path once: models, then adapters */
+    size_t n_files;
+    struct swarm_arena *arena; /* owns everything above */
+} swarm_file_list;
+
+/* Reads the name, model files and adapter files of the swarm file at
+ * path without checking that the files exist or anything else, for
+ * tools that run before the files are there (roj agent fetches missing
+ * ones, then calls swarm_load). An entry that is neither a path nor
+ * {path, sha256} is left out, for swarm_load to report. Errors:
+ * ROJ_ERR_IO when the file cannot be read; ROJ_ERR_FORMAT for a YAML
+ * syntax error or a sha256 that is not 64 hex digits, with
+ * "FILE:LINE:COLUMN:" in the message. On success *out is a new list
+ * (swarm_file_list_free). */
+roj_status swarm_files_read(const char *path, swarm_file_list **out);
+
+/* Frees a list of swarm_files_read; NULL is ignored. */
+void swarm_file_list_free(swarm_file_list *list);
+
 /* Indices by name, or -1 when there is none. */
 long swarm_find_skill(const swarm_file *file, const char *name);
 long swarm_find_pipeline(const swarm_file *file, const char *name);

@@ -146,6 +146,15 @@ bool tmpl_scan(const char *tmpl, tmpl_visit_fn fn, void *ctx,
 
 /* ---- loader stages ---- */
 
+/* Returns path resolved against the swarm file's folder (arena), or NULL
+ * when out of memory. */
+const char *resolve_path(swarm_loader *l, const char *path);
+/* Whether s is 64 hex digits (either case). */
+bool is_hex64(const char *s);
+/* Reads the swarm file at path into a new buffer *text (the caller frees
+ * it) of *len bytes, at most SWARM_MAX_FILE_BYTES + 1. */
+roj_status swarm_text_read(const char *path, char **text, size_t *len);
+
 /* A path or {path, sha256}: resolves the path, checks that the file
  * exists and, when a digest is given, that the file has it. */
 bool load_file_ref(swarm_loader *l, const ynode *node, const char *field,

@@ -135,27 +135,40 @@ fail:
     return st;
 }
 
+roj_status swarm_text_read(const char *path, char **text, size_t *len)
+{
+    *text = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return roj_error(ROJ_ERR_IO, "%s: cannot open: %s", path,
+                         strerror(errno));
+    char *buf = malloc(SWARM_MAX_FILE_BYTES + 1);
+    if (!buf) {
+        fclose(f);
+        return roj_error(ROJ_ERR_NOMEM, "%s: out of memory", path);
+    }
+    size_t n = fread(buf, 1, SWARM_MAX_FILE_BYTES + 1, f);
+    bool failed = ferror(f);
+    fclose(f);
+    if (failed) {
+        free(buf);
+        return roj_error(ROJ_ERR_IO, "%s: read failed", path);
+    }
+    *text = buf;
+    *len = n;
+    return ROJ_OK;
+}
+
 roj_status swarm_load(const char *path, swarm_file **out, char **problems)
 {
     *out = NULL;
     if (problems)
         *problems = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return roj_error(ROJ_ERR_IO, "%s: cannot open: %s", path,
-                         strerror(errno));
-    char *text = malloc(SWARM_MAX_FILE_BYTES + 1);
-    if (!text) {
-        fclose(f);
-        return roj_error(ROJ_ERR_NOMEM, "%s: out of memory", path);
-    }
-    size_t len = fread(text, 1, SWARM_MAX_FILE_BYTES + 1, f);
-    bool failed = ferror(f);
-    fclose(f);
-    roj_status st;
-    if (failed)
-        st = roj_error(ROJ_ERR_IO, "%s: read failed", path);
-    else
+    char *text = NULL;
+    size_t len = 0;
+    roj_status st = swarm_text_read(path, &text, &len);
+    if (st == ROJ_OK)
         st = swarm_parse(text, len, path, out, problems);
     free(text);
     return st;

@@ -9,7 +9,7 @@
 #include "gguf/gguf.h"
 #include "swarm/swarm_internal.h"
 
-static const char *resolve_path(swarm_loader *l, const char *path)
+const char *resolve_path(swarm_loader *l, const char *path)
 {
     if (path[0] == '/' || !l->dir[0])
         return arena_strdup(l->arena, path);
@@ -20,7 +20,7 @@ static const char *resolve_path(swarm_loader *l, const char *path)
     return out;
 }
 
-static bool is_hex64(const char *s)
+bool is_hex64(const char *s)
 {
     size_t n = 0;
     for (; s[n]; n++) {
