@@ -230,15 +230,28 @@ static size_t file_size(const char *path)
 static void expect_baseline(const char *out, const char *name)
 {
     char *text = test_read_file(out, NULL);
-    if (strcmp(text, baseline) != 0) {
+    bool same = strcmp(text, baseline) == 0;
+    if (!same) {
         char log[700];
         snprintf(log, sizeof log, "%s/%s.log", dir, name);
         char *l = test_read_file(log, NULL);
         fprintf(stderr, "%s\n", l);
         free(l);
+        /* The first line that differs, from both files. */
+        const char *a = text, *b = baseline;
+        while (*a && *a == *b) {
+            a++;
+            b++;
+        }
+        while (a > text && a[-1] != '\n') {
+            a--;
+            b--;
+        }
+        fprintf(stderr, "first difference:\n  got:  %.*s\n  want: %.*s\n",
+                (int)strcspn(a, "\n"), a, (int)strcspn(b, "\n"), b);
     }
-    assert_string_equal(text, baseline);
     free(text);
+    assert_true(same);
 }
 
 /* ---- tests ---- */
@@ -328,6 +341,12 @@ static void nats_cluster_survives_kills(void **state)
         }
         assert_true((double)time(NULL) - t0 < 240);
         usleep(700 * 1000);
+        /* Twenty kills, then the run finishes in peace: on a loaded
+         * machine endless kills could use up a subtask's deliveries on
+         * agents that die before answering, which fails its job by
+         * design. */
+        if (kills >= 20)
+            continue;
         /* SIGKILL a random agent and start a new one in its place. */
         int k = (int)(test_rand_u64(&rng) % N_AGENTS);
         kill(agents[k], SIGKILL);
