@@ -66,6 +66,8 @@ static char dir[512];
 static char swarm_path[600], input_path[600];
 static char *baseline;
 
+static void kill_started(void);
+
 static void write_jobs(const char *path, size_t n)
 {
     static const char *const words[] = {
@@ -146,11 +148,25 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
+    kill_started();
     free(baseline);
     return 0;
 }
 
 /* ---- processes ---- */
+
+/* Every roj process a test starts, so that a failed test (which
+ * leaves its function early) still stops them in teardown. */
+static pid_t started[256];
+static size_t n_started;
+
+static void kill_started(void)
+{
+    for (size_t i = 0; i < n_started; i++)
+        if (started[i] > 0 && kill(started[i], SIGKILL) == 0)
+            waitpid(started[i], NULL, 0);
+    n_started = 0;
+}
 
 static pid_t start_roj(const char *const *args, const char *log_path)
 {
@@ -177,6 +193,9 @@ static pid_t start_roj(const char *const *args, const char *log_path)
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
+    if (n_started == sizeof started / sizeof started[0])
+        n_started = 0; /* the oldest have been waited for long ago */
+    started[n_started++] = pid;
     return pid;
 }
 
