@@ -2,9 +2,12 @@
  * Benchmarks of the swarm on NATS JetStream (run/nats_proto.h), against
  * a nats-server that the caller started (bench/run_nats_bench.sh):
  *
- *   raw         the JetStream floor: publish (natsx_publish), fetch
- *               (natsx_fetch) and ack (natsx_msg_ack) one message at a
- *               time, then in batches of 16; microseconds per message
+ *   raw         the JetStream floor in microseconds per message:
+ *               publish (natsx_publish), fetch (natsx_fetch) and ack
+ *               (natsx_msg_ack) one message at a time, then in batches
+ *               of 16. Then the two KV calls of the agent's protocol
+ *               alone: the result check (a get of an absent key) and
+ *               the result record (a create).
  *   dispatch    roj's protocol cost per subtask: run_swarm with
  *               run_options.nats submits one-step jobs while the real
  *               agent loop (nagent_run) runs in a thread of this process
@@ -184,8 +187,8 @@ static double median(double *v, int n)
 }
 
 /* Writes n tickets from a fixed generator, the line of ticket i at
- * position (i + rotation) % n: every rotation holds the same work in
- * a file with another digest. */
+ * position (i + rotation) % n. Every rotation contains the same work
+ * in a file with another digest. */
 static void write_jobs(size_t n, unsigned rotation)
 {
     static const char *const words[] = {
@@ -341,7 +344,7 @@ static void bench_raw(int n, int runs)
 
     printf("\n### Raw JetStream cycle, %d messages of 160 bytes per run\n\n",
            n);
-    printf("| mode | us/message p50 | us/message p99 | server CPU "
+    printf("| operation | us/message p50 | us/message p99 | server CPU "
            "us/message |\n|---|---|---|---|\n");
     const int batches[] = {1, RAW_BATCH};
     for (int k = 0; k < 2; k++) {
@@ -358,6 +361,44 @@ static void bench_raw(int n, int runs)
                       : "publish 16, fetch 16, ack 16",
                median(p50, runs), median(p99, runs), median(srv, runs));
     }
+
+    /* The result check and the result record of the agent's protocol,
+     * one call at a time, on fresh keys. */
+    natsx_kv *kv = NULL;
+    natsx_kv_config kc = {"natsbench_raw", 1, 1, 0};
+    if (natsx_kv_open(c, &kc, &kv) != ROJ_OK)
+        die("raw bucket");
+    static unsigned key_round;
+    for (int k = 0; k < 2; k++) {
+        double p50[MAX_RUNS], p99[MAX_RUNS], srv[MAX_RUNS];
+        for (int r = 0; r < runs; r++) {
+            key_round++;
+            double s0 = server_cpu_s();
+            for (int i = 0; i < n; i++) {
+                char key[64];
+                snprintf(key, sizeof key, "k%u.%d", key_round, i);
+                bool found = true;
+                natsx_kv_outcome out = NATSX_KV_EXISTS;
+                double t0 = now_us();
+                roj_status st = k == 0
+                    ? natsx_kv_get(kv, key, &found, NULL, NULL, NULL)
+                    : natsx_kv_create(kv, key, "{\"ok\":true}", 11, &out,
+                                      NULL);
+                us[i] = now_us() - t0;
+                if (st != ROJ_OK || (k == 0 && found) ||
+                    (k == 1 && out != NATSX_KV_CREATED))
+                    die("raw KV call");
+            }
+            srv[r] = (server_cpu_s() - s0) * 1e6 / n;
+            p50[r] = quantile(us, n, 0.5);
+            p99[r] = quantile(us, n, 0.99);
+        }
+        printf("| %s | %.0f | %.0f | %.0f |\n",
+               k == 0 ? "KV get of an absent key (alone)"
+                      : "KV create of a new key (alone)",
+               median(p50, runs), median(p99, runs), median(srv, runs));
+    }
+    natsx_kv_close(kv);
     free(us);
     natsx_pull_close(p);
     natsx_close(c);
@@ -379,7 +420,7 @@ static void *noop_agent_main(void *arg)
     return NULL;
 }
 
-/* Waits until the agents bucket holds n records. */
+/* Waits until the agents bucket contains at least n records. */
 static void agents_wait(size_t n)
 {
     nproto_names names;
@@ -486,6 +527,9 @@ static pid_t agent_spawn(const char *roj, int k)
     char name[32], log_path[800];
     snprintf(name, sizeof name, "natsbench-%d", k);
     snprintf(log_path, sizeof log_path, "%s/agent-%d.log", dir, k);
+    /* The child must not write this process's buffered tables again
+     * when it reopens stdout. */
+    fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
         perror("fork");
@@ -503,11 +547,12 @@ static pid_t agent_spawn(const char *roj, int k)
     return pid;
 }
 
-static void agents_stop(pid_t *pids, int n)
+/* Stops the agents pids[first] to pids[last] and waits for them. */
+static void agents_stop(const pid_t *pids, int first, int last)
 {
-    for (int i = 0; i < n; i++)
+    for (int i = first; i <= last; i++)
         kill(pids[i], SIGTERM);
-    for (int i = 0; i < n; i++) {
+    for (int i = first; i <= last; i++) {
         int status = 0;
         waitpid(pids[i], &status, 0);
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
@@ -516,44 +561,53 @@ static void agents_stop(pid_t *pids, int n)
     }
 }
 
+/* Each run measures the four configurations one after the other, so a
+ * change in the machine's other work between runs affects all of them:
+ * agent 0 serves every NATS run, agent 1 starts for the 2-agent run
+ * and stops after it. */
 static void bench_throughput(const char *roj, size_t jobs, int runs)
 {
-    printf("\n### Throughput, seeded random model, %zu jobs per run\n\n",
-           jobs);
-    printf("| agents | local jobs/s | NATS jobs/s | NATS / local | "
-           "NATS vs 1 agent |\n|---|---|---|---|---|\n");
-    double nats_one = 0;
-    for (int k = 1; k <= 2; k++) {
-        double local[MAX_RUNS], remote[MAX_RUNS];
-        for (int r = 0; r < runs; r++) {
+    double local[2][MAX_RUNS], remote[2][MAX_RUNS];
+    pid_t pids[2];
+    pids[0] = agent_spawn(roj, 0);
+    agents_wait(1);
+    for (int r = 0; r < runs; r++) {
+        for (int k = 1; k <= 2; k++) {
             write_jobs(jobs, (unsigned)r);
             run_options o = base((uint32_t)k, false);
             run_summary sum;
             run_or_die(&o, &sum);
-            local[r] = (double)sum.jobs_ok / sum.wall_s;
+            local[k - 1][r] = (double)sum.jobs_ok / sum.wall_s;
             run_summary_free(&sum);
         }
-        pid_t pids[2];
-        for (int i = 0; i < k; i++)
-            pids[i] = agent_spawn(roj, i);
-        agents_wait((size_t)k);
-        for (int r = 0; r < runs; r++) {
+        for (int k = 1; k <= 2; k++) {
+            if (k == 2) {
+                pids[1] = agent_spawn(roj, 1);
+                agents_wait(2);
+            }
             write_jobs(jobs, next_rotation++);
             run_options o = base(0, true);
             run_summary sum;
             run_or_die(&o, &sum);
-            remote[r] = (double)sum.jobs_ok / sum.wall_s;
+            remote[k - 1][r] = (double)sum.jobs_ok / sum.wall_s;
             run_summary_free(&sum);
         }
-        agents_stop(pids, k);
-        /* The records go when the agents stop; wait for that, so the
-         * next count starts from zero. */
-        sleep_ms(200);
-        double l = median(local, runs), n = median(remote, runs);
-        if (k == 1)
-            nats_one = n;
-        printf("| %d | %.1f | %.1f | %.2f | %.2fx |\n", k, l, n, n / l,
-               n / nats_one);
+        /* A stopped agent deletes its record before it exits, so the
+         * next count of records starts from agent 0 alone. */
+        agents_stop(pids, 1, 1);
+    }
+    agents_stop(pids, 0, 0);
+
+    printf("\n### Throughput, seeded random model, %zu jobs per run\n\n",
+           jobs);
+    printf("| agents | local jobs/s | NATS jobs/s | NATS / local | "
+           "local vs 1 agent | NATS vs 1 agent |\n"
+           "|---|---|---|---|---|---|\n");
+    double l1 = median(local[0], runs), n1 = median(remote[0], runs);
+    for (int k = 1; k <= 2; k++) {
+        double l = median(local[k - 1], runs), n = median(remote[k - 1], runs);
+        printf("| %d | %.1f | %.1f | %.2f | %.2fx | %.2fx |\n", k, l, n,
+               n / l, l / l1, n / n1);
     }
 }
 
