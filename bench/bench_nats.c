@@ -562,9 +562,9 @@ static void agents_stop(const pid_t *pids, int first, int last)
 }
 
 /* Each run measures the four configurations one after the other, so a
- * change in the machine's other work between runs affects all of them:
- * agent 0 serves every NATS run, agent 1 starts for the 2-agent run
- * and stops after it. */
+ * change in the machine's other work between runs affects all of them.
+ * Agent 0 serves every NATS run. Agent 1 starts for the 2-agent run and
+ * stops after it. */
 static void bench_throughput(const char *roj, size_t jobs, int runs)
 {
     double local[2][MAX_RUNS], remote[2][MAX_RUNS];
