@@ -35,7 +35,9 @@ typedef struct agent {
     natsx_conn *conn;
     natsx_kv *results, *agents, *meta;
     natsx_pull **pulls;      /* one per served skill */
-    exec_engine *engine;
+    exec_engine *engine;     /* the models, without cfg->executor */
+    void *ex_state;          /* cfg->executor's state */
+    bool ex_open;            /* cfg->executor opened ex_state */
     cJSON *models;           /* the "models" array of the record */
 
     pthread_mutex_t mu;      /* guards everything below */
@@ -545,7 +547,9 @@ static roj_status batch_process(agent *a, size_t skill, natsx_batch *b)
     /* Run, keeping the held messages alive. */
     held_set(a, held, (int)n_run);
     double t0 = mono_ms();
-    st = exec_run(a->engine, tasks, n_run, results);
+    st = a->cfg->executor
+             ? a->cfg->executor->run(a->ex_state, tasks, n_run, results)
+             : exec_run(a->engine, tasks, n_run, results);
     double ms = (mono_ms() - t0) / (double)n_run;
     held_set(a, NULL, 0);
     if (st != ROJ_OK) {
@@ -643,9 +647,17 @@ static roj_status agent_open(agent *a)
         if (st)
             return st;
     }
-    if ((st = exec_open(cfg->swarm, cfg->threads > 0 ? cfg->threads : 1,
-                        &a->engine)) ||
-        (st = exec_preload(a->engine)) || (st = models_describe(a)))
+    int32_t threads = cfg->threads > 0 ? cfg->threads : 1;
+    if (cfg->executor) {
+        const agent_executor *ex = cfg->executor;
+        if ((st = ex->open(ex->cfg, cfg->swarm, threads, &a->ex_state)))
+            return st;
+        a->ex_open = true;
+    } else if ((st = exec_open(cfg->swarm, threads, &a->engine)) ||
+               (st = exec_preload(a->engine))) {
+        return st;
+    }
+    if ((st = models_describe(a)))
         return st;
 
     bool found = false;
@@ -666,6 +678,8 @@ static void agent_close(agent *a)
     natsx_kv_close(a->meta);
     natsx_close(a->conn);
     exec_close(a->engine);
+    if (a->ex_open)
+        a->cfg->executor->close(a->ex_state);
     cJSON_Delete(a->models);
     free(a->skills);
     free(a->version_error);

@@ -34,6 +34,7 @@
 
 #include "nats/natsx.h"
 #include "roj/roj.h"
+#include "run/agent.h"
 #include "swarm/swarm.h"
 
 typedef struct nagent_config {
@@ -50,6 +51,10 @@ typedef struct nagent_config {
     int replicas;               /* copies of the stream and buckets [1] */
     volatile int *stop;         /* set (by a signal handler) to stop;
                                    may be NULL */
+    const agent_executor *executor; /* the work on each batch; NULL: the
+                                       models (exec.h). The benchmark of
+                                       the NATS protocol plugs in a
+                                       no-op here. */
 } nagent_config;
 
 /* Counters of one agent, as its record shows them. */
