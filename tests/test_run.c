@@ -480,12 +480,19 @@ static void run_job_deadline_fails_job(void **state)
 
 typedef struct stopper {
     volatile int *flag;
-    unsigned after_ms;
+    const char *output; /* stop once this file has output in it */
+    unsigned after_ms;  /* and this long after that */
 } stopper;
 
 static void *stop_later(void *arg)
 {
     stopper *s = arg;
+    struct stat st;
+    for (int i = 0; i < 10000; i++) {
+        if (stat(s->output, &st) == 0 && st.st_size > 0)
+            break;
+        usleep(1000);
+    }
     usleep(s->after_ms * 1000u);
     *s->flag = 1;
     return NULL;
@@ -501,7 +508,7 @@ static void run_resumes_after_stop(void **state)
     run_options o = base_options(input_path, out_path);
     o.journal_path = jr;
     o.stop = &stop;
-    stopper s = {&stop, 150};
+    stopper s = {&stop, out_path, 150};
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, stop_later, &s), 0);
     run_summary sum;
