@@ -483,9 +483,14 @@ static bool item_triage(agent *a, size_t skill, item *it)
         answer_term(a, it);
         return false;
     }
+    /* Only a redelivery looks for a recorded result first. On a first
+     * delivery the record's create-if-absent still keeps one result, so
+     * the rare duplicate copy costs a recomputation, while every other
+     * subtask saves a round trip to the server. */
     bool found = false;
-    if (natsx_kv_get(a->results, it->key, &found, NULL, NULL, NULL) !=
-        ROJ_OK) {
+    if (it->info.delivered > 1 &&
+        natsx_kv_get(a->results, it->key, &found, NULL, NULL, NULL) !=
+            ROJ_OK) {
         log_warn("agent %s: subtask %s: cannot read the results bucket: "
                  "%s", a->name, it->label, roj_last_error());
         answer_nak(a, it);

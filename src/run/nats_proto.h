@@ -30,8 +30,9 @@
  * at most one result:
  *   {"ok": true, "result": {...}, "agent": NAME, "ms": 1.25}
  *   {"ok": false, "permanent": true, "error": "...", "agent": NAME}
- * An agent that finds a record already there acknowledges the message
- * and skips the work.
+ * An agent that receives a redelivered message and finds a record
+ * already there acknowledges it and skips the work; on a first delivery
+ * it computes, and a record that exists by then is kept.
  *
  * Agent record, key = the agent's name in roj_N_agents, written every
  * heartbeat:
