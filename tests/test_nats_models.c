@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -75,31 +74,7 @@ static void sleep_ms(int ms)
 static pid_t start_roj(const char *const *args, const char *out_path,
                        const char *err_path)
 {
-    const char *bin = getenv("ROJ_BIN");
-    if (!bin || !*bin)
-        fail_msg("ROJ_BIN is not set; run this test through ctest");
-    const char *argv[24];
-    size_t n = 0;
-    argv[n++] = bin;
-    while (*args && n < 23)
-        argv[n++] = *args++;
-    argv[n] = NULL;
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int in = open("/dev/null", O_RDONLY);
-        if (out < 0 || err < 0 || in < 0)
-            _exit(126);
-        dup2(in, 0);
-        dup2(out, 1);
-        dup2(err, 2);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
+    pid_t pid = test_roj_start(args, out_path, err_path, 0);
     if (n_pids < 8)
         pids[n_pids++] = pid;
     return pid;
@@ -109,21 +84,11 @@ static pid_t start_roj(const char *const *args, const char *out_path,
  * the signal that ended it. */
 static int wait_exit(pid_t pid, int timeout_ms)
 {
-    int status = 0;
-    for (int waited = 0; waited < timeout_ms; waited += 10) {
-        if (waitpid(pid, &status, WNOHANG) == pid) {
-            for (int i = 0; i < n_pids; i++)
-                if (pids[i] == pid)
-                    pids[i] = 0;
-            return WIFEXITED(status) ? WEXITSTATUS(status)
-                                     : 128 + WTERMSIG(status);
-        }
-        sleep_ms(10);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
-    fail_msg("process %d did not exit within %d ms", (int)pid, timeout_ms);
-    return -1;
+    int status = test_roj_wait(pid, timeout_ms);
+    for (int i = 0; i < n_pids; i++)
+        if (pids[i] == pid)
+            pids[i] = 0;
+    return status;
 }
 
 /* Runs roj to completion; *out and *err (may be NULL) receive its

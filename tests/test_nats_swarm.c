@@ -170,29 +170,7 @@ static void kill_started(void)
 
 static pid_t start_roj(const char *const *args, const char *log_path)
 {
-    const char *bin = getenv("ROJ_BIN");
-    if (!bin || !*bin)
-        fail_msg("ROJ_BIN is not set; run this test through ctest");
-    const char *argv[40];
-    size_t n = 0;
-    argv[n++] = bin;
-    while (*args && n < 39)
-        argv[n++] = *args++;
-    argv[n] = NULL;
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        int in = open("/dev/null", O_RDONLY);
-        if (log < 0 || in < 0)
-            _exit(126);
-        dup2(in, 0);
-        dup2(log, 1);
-        dup2(log, 2);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
+    pid_t pid = test_roj_start(args, log_path, NULL, 1);
     if (n_started == sizeof started / sizeof started[0])
         n_started = 0; /* the oldest have been waited for long ago */
     started[n_started++] = pid;
@@ -201,9 +179,7 @@ static pid_t start_roj(const char *const *args, const char *log_path)
 
 static int wait_exit(pid_t pid)
 {
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return test_roj_wait(pid, -1);
 }
 
 /* Starts agent i on urls; replicas as the submitter gives them. */

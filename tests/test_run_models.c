@@ -229,45 +229,16 @@ static void models_agent_count_invariant(void **state)
 
 /* ---- the roj run command ---- */
 
-static const char *roj_bin(void)
-{
-    const char *bin = getenv("ROJ_BIN");
-    if (!bin || !*bin)
-        fail_msg("ROJ_BIN is not set; run this test through ctest");
-    return bin;
-}
 
 /* Starts roj with args (NULL-terminated), stderr to err_path. */
 static pid_t start_roj(const char *const *args, const char *err_path)
 {
-    const char *argv[40];
-    size_t n = 0;
-    argv[n++] = roj_bin();
-    while (*args && n < 39)
-        argv[n++] = *args++;
-    argv[n] = NULL;
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int in = open("/dev/null", O_RDONLY);
-        if (err < 0 || in < 0)
-            _exit(126);
-        dup2(in, 0);
-        dup2(err, 1);
-        dup2(err, 2);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    return pid;
+    return test_roj_start(args, err_path, NULL, 0);
 }
 
 static int wait_status(pid_t pid)
 {
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return test_roj_wait(pid, -1);
 }
 
 static int run_roj(const char *const *args, char **err)

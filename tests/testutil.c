@@ -1,10 +1,15 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static char shared_dir[4096];
@@ -146,4 +151,58 @@ float test_rand_float(uint64_t *state, float lo, float hi)
 {
     double u = (double)(test_rand_u64(state) >> 11) / 9007199254740992.0;
     return lo + (float)(u * (double)(hi - lo));
+}
+
+int test_roj_start(const char *const *args, const char *out_path,
+                   const char *err_path, int append)
+{
+    const char *bin = getenv("ROJ_BIN");
+    if (!bin || !*bin)
+        fail_msg("ROJ_BIN is not set; run this test through ctest");
+    const char *argv[48];
+    size_t n = 0;
+    argv[n++] = bin;
+    while (*args && n < 47)
+        argv[n++] = *args++;
+    argv[n] = NULL;
+    const int flags = O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int in = open("/dev/null", O_RDONLY);
+        int out = open(out_path, flags, 0600);
+        int err = err_path ? open(err_path, flags, 0600) : out;
+        if (in < 0 || out < 0 || err < 0)
+            _exit(126);
+        dup2(in, 0);
+        dup2(out, 1);
+        dup2(err, 2);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    return (int)pid;
+}
+
+int test_roj_wait(int pid, int timeout_ms)
+{
+    int status = 0;
+    if (timeout_ms < 0) {
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+    } else {
+        const struct timespec tick = {0, 10 * 1000000L};
+        int waited = 0;
+        while (waitpid(pid, &status, WNOHANG) != pid) {
+            if (waited >= timeout_ms) {
+                kill(pid, SIGKILL);
+                waitpid(pid, &status, 0);
+                fail_msg("process %d did not exit within %d ms", pid,
+                         timeout_ms);
+            }
+            nanosleep(&tick, NULL);
+            waited += 10;
+        }
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }

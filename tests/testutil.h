@@ -51,4 +51,18 @@ uint64_t test_rand_u64(uint64_t *state);
 /* Uniform float in [lo, hi). */
 float test_rand_float(uint64_t *state, float lo, float hi);
 
+/* Starts the roj program ($ROJ_BIN, set by CTest) with args
+ * (NULL-terminated, without argv[0]) as a child that is killed when the
+ * test process dies. Standard input is /dev/null; standard output goes
+ * to out_path and standard error to err_path (NULL: out_path too), both
+ * truncated unless append is set. Fails the test when ROJ_BIN is
+ * unset. */
+int test_roj_start(const char *const *args, const char *out_path,
+                   const char *err_path, int append);
+
+/* Waits for process pid up to timeout_ms (negative: no limit) and
+ * returns its exit status, or 128 plus the signal that ended it. Kills
+ * it and fails the test when it does not exit in time. */
+int test_roj_wait(int pid, int timeout_ms);
+
 #endif
