@@ -1,6 +1,7 @@
 /*
- * How a swarm runs on NATS JetStream: the names, records and setup that
- * `roj run --nats` (the submitter) and `roj agent` (the workers) share.
+ * The protocol of a swarm on NATS JetStream: the names, records and
+ * setup that `roj run --nats` (the submitter) and `roj agent` (the
+ * workers) share.
  *
  * Names, for a swarm file whose `name` is N (sanitized to letters,
  * digits, '_' and '-'):
@@ -58,7 +59,7 @@
 #include "roj/roj.h"
 #include "swarm/swarm.h"
 
-/* Longest name this module builds, with its NUL. */
+/* Maximum length of a name this module builds, with its NUL. */
 #define NPROTO_NAME_MAX 256
 
 /* Delivery settings of every skill consumer. A subtask that ran on

@@ -30,7 +30,7 @@
 typedef struct run_chaos {
     uint32_t kill_ms;    /* SIGKILL from the runner */
     uint32_t crash_ms;   /* the agent raises SIGSEGV */
-    uint32_t hang_ms;    /* the agent stops (no heartbeat, no answers) */
+    uint32_t hang_ms;    /* the agent stops (no heartbeats, no results) */
     uint32_t garbage_ms; /* the agent writes random bytes */
     uint32_t slow_ms;    /* the agent becomes 5 times slower */
     uint32_t max_events; /* stop after this many faults (0: no limit) */
@@ -63,13 +63,13 @@ typedef struct run_options {
     volatile int *stop;       /* set by a signal handler: stop soon */
     /* NATS JetStream instead of local agents (nats_proto.h): subtasks
      * go to the cluster's work queues and `roj agent` processes anywhere
-     * answer them. NULL: local agent processes. */
+     * run them. NULL: local agent processes. */
     const struct natsx_options *nats;
     int nats_replicas;        /* copies of the stream and buckets; 0: 1 */
 } run_options;
 
 /* Latency of one skill's subtasks, in milliseconds, measured by the
- * runner from sending a batch to its answer. */
+ * runner from sending a batch to receiving its results. */
 typedef struct run_skill_stats {
     uint64_t n;
     double p50, p95, p99;

@@ -48,7 +48,7 @@ static void queue_unlink(skill_queue *q, sub *prev, sub *s)
     q->n--;
 }
 
-/* Whether s needs no more attempts: answered, failed, or its job ended. */
+/* Whether s needs no more attempts: done, failed, or its job ended. */
 static bool sub_settled(const sub *s)
 {
     return s->state == SUB_DONE || s->state == SUB_FAILED || !s->job ||
@@ -64,7 +64,7 @@ static bool failed_on(const sub *s, uint64_t gen)
 }
 
 /* Expected time until a new subtask on a would finish: the subtasks it
- * holds times its moving average per subtask, inflated by its recent
+ * has in flight times its moving average per subtask, inflated by its recent
  * failure rate so that failing agents get less work. */
 static double agent_cost(const agent_slot *a)
 {
@@ -209,7 +209,7 @@ static bool send_batch(runner *r, agent_slot *a, size_t skill, size_t max)
     uint32_t timeout = r->swarm->skills[skill].timeout_ms;
     b->sent_ms = t0;
     b->n_left = b->n;
-    /* The batch waits behind the subtasks the agent holds already. */
+    /* The batch waits behind the subtasks the agent has in flight. */
     b->deadline_ms = t0 + (double)timeout * (double)(a->n_tasks + b->n);
     a->n_batches++;
     a->n_tasks += b->n;
@@ -395,7 +395,7 @@ roj_status run_handle_result(runner *r, agent_slot *a, const char *payload)
                          "results");
     }
     /* Moving average of this agent's time per subtask, from the batch
-     * these results belong to (the agent answers whole batches). */
+     * these results belong to (the agent returns whole batches). */
     const cJSON *first = cJSON_GetArrayItem(results, 0);
     const cJSON *fid = cJSON_GetObjectItemCaseSensitive(first, "id");
     size_t b;

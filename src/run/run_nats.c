@@ -25,7 +25,7 @@
 /* How often the run status record and the agent count are refreshed. */
 #define STATUS_EVERY_MS 1000.0
 
-/* Subtasks published and not yet answered, by "JOB\x1fKEY". */
+/* Subtasks published and without a result yet, by "JOB\x1fKEY". */
 typedef struct out_map {
     char **keys;
     sub **subs;
@@ -412,8 +412,8 @@ static void write_status(nats_run *n, bool force)
 
 /* ---- the loop ---- */
 
-/* Loop condition for calls that a loaded or electing cluster answers
- * with a time-out: true for the first try (i == 0) and, after an I/O
+/* Loop condition for calls that time out on a loaded cluster or one
+ * that is electing leaders: true for the first try (i == 0) and, after an I/O
  * error, for up to 60 s of retries a second apart. */
 static bool retry_io(runner *r, int i, roj_status *st)
 {
