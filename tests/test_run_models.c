@@ -202,7 +202,8 @@ static void models_survive_50_kills(void **state)
     assert_string_equal(out, baseline());
     assert_int_equal(sum.jobs_ok, N_JOBS);
     assert_true(sum.faults_injected >= 50);
-    assert_true(sum.deaths >= 50);
+    /* Each kill ends one agent; the last may land after the final job. */
+    assert_true(sum.deaths + 1 >= sum.faults_injected);
     assert_true(sum.reassigned >= 1);
     print_message("%llu kills, %llu subtasks reassigned, %.2f s\n",
                   (unsigned long long)sum.faults_injected,

@@ -366,13 +366,19 @@ void run_chaos_tick(runner *r, double now)
         r->chaos_next[k] = now + every;
         if (c->max_events && r->chaos_events >= c->max_events)
             continue;
-        uint32_t alive = run_agents_alive(r);
+        /* An agent already faulted is dying: the loop may not have seen
+         * its end yet on a loaded machine, and hitting it again would
+         * count one death as two faults. */
+        uint32_t alive = 0;
+        for (uint32_t i = 0; i < r->n_agents; i++)
+            alive += r->agents[i].state == AG_READY && !r->agents[i].faulted;
         if (alive == 0)
             continue;
         uint32_t pick = (uint32_t)(chaos_next_rand(r) % alive);
         agent_slot *a = NULL;
         for (uint32_t i = 0; i < r->n_agents; i++)
-            if (r->agents[i].state == AG_READY && pick-- == 0)
+            if (r->agents[i].state == AG_READY && !r->agents[i].faulted &&
+                pick-- == 0)
                 a = &r->agents[i];
         if (!a || (k == 4 && a->slow))
             continue;
