@@ -382,6 +382,62 @@ static void tiny_threads_bitwise_equal(void **state)
     roj_model_free(model);
 }
 
+
+/* Logits of every row of a 150-token batch (two sequences) with the
+ * given micro-batch size. */
+static float *eval_ubatch(roj_model *model, int n_vocab, int n_ubatch)
+{
+    enum { N = 150 };
+    roj_context_params params = roj_context_default_params();
+    params.n_ctx = 128;
+    params.n_seq = 2;
+    params.n_batch = 256;
+    params.n_ubatch = n_ubatch;
+    params.n_threads = 1;
+    roj_context *ctx = NULL;
+    assert_int_equal(roj_context_create(model, &params, &ctx), ROJ_OK);
+    roj_token tokens[N];
+    int32_t seq[N];
+    bool want[N];
+    for (int i = 0; i < N; i++) {
+        tokens[i] = (roj_token)((i * 7919 + 13) % n_vocab);
+        seq[i] = i < 90 ? 0 : 1;
+        want[i] = true;
+    }
+    roj_batch b = {.tokens = tokens, .n_tokens = N, .seq = seq,
+                   .logits = want};
+    assert_int_equal(roj_decode(ctx, &b), ROJ_OK);
+    assert_int_equal(roj_seq_len(ctx, 0), 90);
+    assert_int_equal(roj_seq_len(ctx, 1), 60);
+    float *out = malloc((size_t)N * n_vocab * sizeof *out);
+    for (int i = 0; i < N; i++) {
+        const float *row = roj_get_logits(ctx, i);
+        assert_non_null(row);
+        memcpy(out + (size_t)i * n_vocab, row, (size_t)n_vocab * sizeof *row);
+    }
+    roj_context_free(ctx);
+    return out;
+}
+
+/* A batch computed in micro-batches gives the logits of one pass. */
+static void tiny_ubatch_split_equal(void **state)
+{
+    (void)state;
+    roj_model *model = open_tiny("q8_0");
+    const int n_vocab = roj_model_n_vocab(model);
+    float *whole = eval_ubatch(model, n_vocab, 256);
+    const int sizes[] = {128, 37, 1};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        float *split = eval_ubatch(model, n_vocab, sizes[k]);
+        float diff = max_abs_diff(whole, split, 150 * n_vocab);
+        printf("  n_ubatch %-3d max |diff| %.3g\n", sizes[k], diff);
+        assert_true(diff <= 1e-5f);
+        free(split);
+    }
+    free(whole);
+    roj_model_free(model);
+}
+
 int main(void)
 {
     test_require_shared("fixtures/logits/tiny-f32.gguf");
@@ -396,6 +452,7 @@ int main(void)
         cmocka_unit_test(tiny_multi_sequence_batch),
         cmocka_unit_test(tiny_context_overflow),
         cmocka_unit_test(tiny_threads_bitwise_equal),
+        cmocka_unit_test(tiny_ubatch_split_equal),
         cmocka_unit_test(tiny_abort_and_bad_args),
     };
     return test_run_group(tests, NULL, NULL);

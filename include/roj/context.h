@@ -35,6 +35,10 @@ typedef struct roj_context_params {
     int32_t n_seq;     /* sequences the cache holds; 0: 1 */
     int32_t n_batch;   /* max tokens per roj_decode call; 0: 512 */
     int32_t n_threads; /* worker threads; 0: one per core, up to 8 */
+    int32_t n_ubatch;  /* tokens computed at once inside a call, which
+                        * sizes the scratch memory; 0: a power of two from
+                        * 32 to n_batch whose scratch stays under 2% of
+                        * the weights */
 } roj_context_params;
 
 roj_context_params roj_context_default_params(void);
@@ -49,6 +53,8 @@ int32_t roj_context_n_ctx(const roj_context *ctx);
 int32_t roj_context_n_seq(const roj_context *ctx);
 /* Most tokens one roj_decode call accepts. */
 int32_t roj_context_n_batch(const roj_context *ctx);
+/* Tokens computed at once inside roj_decode (n_ubatch as chosen). */
+int32_t roj_context_n_ubatch(const roj_context *ctx);
 /* Returns true to stop a running roj_decode. Called from the thread that
  * called roj_decode, between layers, so it must be cheap; reading a flag
  * set by a signal handler is the intended use. */

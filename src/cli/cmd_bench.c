@@ -35,6 +35,7 @@ struct bench_opts {
     cli_ints threads;
     int32_t reps;
     int32_t n_batch;
+    int32_t n_ubatch;
     const char *output;
     enum bench_format format;
     bool no_warmup;
@@ -56,6 +57,7 @@ struct test_result {
     int32_t n_gen;
     int32_t n_threads;
     int32_t n_reps;
+    int32_t n_ubatch;   /* as the context chose it */
     double *samples_ns; /* (n_reps) wall time of each run in ns */
     char time[32];      /* start, ISO 8601 UTC */
 };
@@ -179,9 +181,11 @@ static int run_test(const struct bench_opts *o, roj_model *model,
 
     cp.n_ctx = r->n_prompt + r->n_gen;
     cp.n_batch = o->n_batch;
+    cp.n_ubatch = o->n_ubatch;
     cp.n_threads = r->n_threads;
     if (roj_context_create(model, &cp, &ctx) != ROJ_OK)
         return cli_runtime_error("bench", "cannot create a context");
+    r->n_ubatch = roj_context_n_ubatch(ctx);
 
     if (!o->no_warmup && r->n_prompt > 0)
         st = run_prompt(ctx, r->n_prompt < o->n_batch ? r->n_prompt
@@ -294,7 +298,7 @@ static cJSON *result_json(const struct bench_opts *o,
     cJSON_AddNumberToObject(j, "model_size", (double)m->size);
     cJSON_AddNumberToObject(j, "model_n_params", (double)m->n_params);
     cJSON_AddNumberToObject(j, "n_batch", o->n_batch);
-    cJSON_AddNumberToObject(j, "n_ubatch", o->n_batch);
+    cJSON_AddNumberToObject(j, "n_ubatch", r->n_ubatch);
     cJSON_AddNumberToObject(j, "n_threads", r->n_threads);
     cJSON_AddStringToObject(j, "type_k", "f16");
     cJSON_AddStringToObject(j, "type_v", "f16");
@@ -461,8 +465,9 @@ static bool check_opts(struct bench_opts *o)
         return false;
     }
     if (o->reps < 1 || o->reps > 1000 || o->n_batch < 1 ||
-        o->n_batch > 65536) {
-        cli_usage_error("bench", "-r must be in 1..1000 and -b in 1..65536");
+        o->n_batch > 65536 || o->n_ubatch < 0 || o->n_ubatch > 65536) {
+        cli_usage_error("bench", "-r must be in 1..1000, -b in 1..65536 "
+                        "and -ub in 0..65536");
         return false;
     }
     for (size_t i = 0; i < o->threads.n; i++) {
@@ -514,6 +519,7 @@ int cmd_bench(int argc, char **argv)
         .threads = {def_threads, 1, false},
         .reps = 5,
         .n_batch = 512,
+        .n_ubatch = 0,
         .output = "md",
     };
     const cli_option opts[] = {
@@ -531,6 +537,9 @@ int cmd_bench(int argc, char **argv)
          "timed runs of each test (default 5)"},
         {"-b", "--batch-size", CLI_INT, &o.n_batch, "N",
          "tokens per decode call in pp tests (default 512)"},
+        {"-ub", "--ubatch-size", CLI_INT, &o.n_ubatch, "N",
+         "tokens computed at once inside a decode call; 0 = as small as "
+         "keeps the scratch under 2% of the model (default 0)"},
         {"-o", "--output", CLI_STRING, &o.output, "FORMAT",
          "md (a table), csv, or json and jsonl, which are the same: one "
          "JSON object per line per test, not a JSON array (default md)"},

@@ -11,6 +11,13 @@
 
 #define DEFAULT_MAX_CTX 4096
 #define DEFAULT_MAX_THREADS 8
+/* The default micro-batch keeps the scratch buffers, which grow with it,
+ * under this share of the weights: a swarm runs many small models, where
+ * a 512-token scratch alone would add 7% to the resident memory. Past
+ * about 64 tokens a larger micro-batch gains little speed
+ * (docs/BENCHMARKS.md, "Memory"). */
+#define UBATCH_SCRATCH_SHARE 0.02
+#define UBATCH_MIN 32
 
 roj_context_params roj_context_default_params(void)
 {
@@ -19,6 +26,7 @@ roj_context_params roj_context_default_params(void)
     p.n_seq = 1;
     p.n_batch = 512;
     p.n_threads = 0;
+    p.n_ubatch = 0;
     return p;
 }
 
@@ -71,10 +79,36 @@ static size_t max_act_row_bytes(const roj_model *m)
     return bytes;
 }
 
+/* Scratch bytes per micro-batch token: the float rows of alloc_scratch
+ * and the converted activations. */
+static size_t scratch_per_token(const roj_model *m)
+{
+    const hparams *hp = &m->hp;
+    size_t q_dim = (size_t)hp->n_head * hp->head_dim;
+    size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
+    size_t floats = 2 * (size_t)hp->n_embd + 2 * q_dim + 2 * kv_dim +
+                    (size_t)hp->rope_dim;
+    return floats * sizeof(float) +
+           (size_t)max_act_buffers(m) * max_act_row_bytes(m);
+}
+
+/* The largest power of two up to n_batch (and at least UBATCH_MIN, or
+ * n_batch when smaller) whose scratch stays under UBATCH_SCRATCH_SHARE of
+ * the weights. */
+static int32_t default_ubatch(const roj_model *m, int32_t n_batch)
+{
+    double budget = UBATCH_SCRATCH_SHARE * (double)roj_model_size(m);
+    size_t per_token = scratch_per_token(m);
+    int32_t ub = UBATCH_MIN;
+    while (ub < n_batch && (double)(2 * ub) * per_token <= budget)
+        ub *= 2;
+    return ub < n_batch ? ub : n_batch;
+}
+
 static roj_status alloc_scratch(roj_context *c)
 {
     const hparams *hp = &c->model->hp;
-    const size_t nb = (size_t)c->n_batch;
+    const size_t nb = (size_t)c->n_ubatch;
     const size_t q_dim = (size_t)hp->n_head * hp->head_dim;
     const size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
     const size_t ffn_rows = nb < FFN_CHUNK ? nb : FFN_CHUNK;
@@ -103,9 +137,9 @@ static roj_status alloc_scratch(roj_context *c)
     c->attn_scratch = malloc(n_threads * c->attn_scratch_stride);
     c->attn_order = malloc(nb * sizeof(int32_t));
     c->attn_items = malloc(2 * nb * hp->n_head_kv * sizeof(attn_item));
-    c->tok_pos = malloc(nb * sizeof(int32_t));
-    c->tok_seq = malloc(nb * sizeof(int32_t));
-    c->logit_index = malloc(nb * sizeof(int32_t));
+    c->tok_pos = malloc((size_t)c->n_batch * sizeof(int32_t));
+    c->tok_seq = malloc((size_t)c->n_batch * sizeof(int32_t));
+    c->logit_index = malloc((size_t)c->n_batch * sizeof(int32_t));
     if (!c->k_cache || !c->v_cache || !c->seqs || !c->x || !c->xn ||
         !c->q || !c->k || !c->v || !c->attn || !c->gate || !c->up ||
         !c->act[0] || (n_act > 1 && !c->act[1]) ||
@@ -128,12 +162,13 @@ roj_status roj_context_create(roj_model *model,
     roj_status st;
 
     *out = NULL;
-    if (p.n_ctx < 0 || p.n_seq < 0 || p.n_batch < 0 || p.n_threads < 0)
+    if (p.n_ctx < 0 || p.n_seq < 0 || p.n_batch < 0 || p.n_threads < 0 ||
+        p.n_ubatch < 0)
         return roj_error(ROJ_ERR_INVALID_ARG,
                          "context parameters must not be negative: n_ctx "
-                         "%d, n_seq %d, n_batch %d, n_threads %d (0 picks "
-                         "the default)", p.n_ctx, p.n_seq, p.n_batch,
-                         p.n_threads);
+                         "%d, n_seq %d, n_batch %d, n_threads %d, n_ubatch "
+                         "%d (0 picks the default)", p.n_ctx, p.n_seq,
+                         p.n_batch, p.n_threads, p.n_ubatch);
     if (p.n_ctx == 0) {
         p.n_ctx = model->hp.n_ctx_train;
         if (p.n_ctx > DEFAULT_MAX_CTX)
@@ -145,6 +180,10 @@ roj_status roj_context_create(roj_model *model,
         p.n_batch = 512;
     if (p.n_threads == 0)
         p.n_threads = default_threads();
+    if (p.n_ubatch == 0)
+        p.n_ubatch = default_ubatch(model, p.n_batch);
+    if (p.n_ubatch > p.n_batch)
+        p.n_ubatch = p.n_batch;
     if (p.n_ctx > (1 << 20) || p.n_seq > 4096 || p.n_batch > (1 << 16))
         return roj_error(ROJ_ERR_INVALID_ARG,
                          "context size %d, sequences %d or batch %d is too "
@@ -157,6 +196,7 @@ roj_status roj_context_create(roj_model *model,
     c->n_ctx = p.n_ctx;
     c->n_seq = p.n_seq;
     c->n_batch = p.n_batch;
+    c->n_ubatch = p.n_ubatch;
     c->last_logit = -1;
     if ((st = pool_create(p.n_threads, &c->pool)) != ROJ_OK ||
         (st = alloc_scratch(c)) != ROJ_OK) {
@@ -202,6 +242,7 @@ const roj_model *roj_context_model(const roj_context *c) { return c->model; }
 int32_t roj_context_n_ctx(const roj_context *c) { return c->n_ctx; }
 int32_t roj_context_n_seq(const roj_context *c) { return c->n_seq; }
 int32_t roj_context_n_batch(const roj_context *c) { return c->n_batch; }
+int32_t roj_context_n_ubatch(const roj_context *c) { return c->n_ubatch; }
 
 void roj_context_set_abort(roj_context *c, roj_abort_fn fn, void *user_data)
 {
@@ -306,7 +347,33 @@ roj_status roj_decode(roj_context *c, const roj_batch *b)
         if (c->logit_index[i] >= 0)
             rows[j++] = i;
 
-    st = model_forward(c, b->tokens, b->n_tokens, rows, n_out);
+    /* Micro-batches run one after another. Each sees the K and V of the
+     * ones before it in the cache, at the positions check_batch gave, so
+     * the split changes no value; the sequence lengths move only after
+     * the last one succeeded. */
+    int32_t *all_pos = c->tok_pos, *all_seq = c->tok_seq;
+    float *all_logits = c->logits;
+    const size_t n_vocab = (size_t)c->model->hp.n_vocab;
+    int32_t done = 0;
+    for (int32_t first = 0; first < b->n_tokens && st == ROJ_OK;
+         first += c->n_ubatch) {
+        int32_t n = b->n_tokens - first;
+        if (n > c->n_ubatch)
+            n = c->n_ubatch;
+        int32_t k = 0;
+        while (done + k < n_out && rows[done + k] < first + n) {
+            rows[done + k] -= first;
+            k++;
+        }
+        c->tok_pos = all_pos + first;
+        c->tok_seq = all_seq + first;
+        c->logits = all_logits + (size_t)done * n_vocab;
+        st = model_forward(c, b->tokens + first, n, rows + done, k);
+        done += k;
+    }
+    c->tok_pos = all_pos;
+    c->tok_seq = all_seq;
+    c->logits = all_logits;
     free(rows);
     if (st != ROJ_OK) {
         c->n_logits = 0;

@@ -69,7 +69,7 @@ static roj_status build_state(const roj_context *c,
         }
     }
     s->first[s->n_slots] = (int32_t)k;
-    s->projected = malloc((size_t)c->n_batch * (size_t)(s->max_rank + 1) *
+    s->projected = malloc((size_t)c->n_ubatch * (size_t)(s->max_rank + 1) *
                     sizeof *s->projected);
     if (!s->projected)
         goto nomem;

@@ -94,6 +94,7 @@ struct roj_context {
     int32_t n_ctx;
     int32_t n_seq;
     int32_t n_batch;
+    int32_t n_ubatch; /* rows of the scratch buffers below */
     roj_pool *pool;
     kv_seq *seqs;
     /* K and V in F16, per layer and sequence: K (n_head_kv, n_ctx,
@@ -101,28 +102,30 @@ struct roj_context {
     uint16_t *k_cache;
     uint16_t *v_cache;
 
-    /* Scratch for one batch of up to n_batch tokens. */
-    float *x;      /* (n_batch, n_embd) residual stream */
-    float *xn;     /* (n_batch, n_embd) norm output and product output */
-    float *q;      /* (n_batch, n_head * head_dim) */
-    float *k;      /* (n_batch, kv_dim) */
-    float *v;      /* (n_batch, kv_dim) */
-    float *attn;   /* (n_batch, n_head * head_dim) */
+    /* Scratch for one micro-batch of up to n_ubatch tokens. */
+    float *x;      /* (n_ubatch, n_embd) residual stream */
+    float *xn;     /* (n_ubatch, n_embd) norm output and product output */
+    float *q;      /* (n_ubatch, n_head * head_dim) */
+    float *k;      /* (n_ubatch, kv_dim) */
+    float *v;      /* (n_ubatch, kv_dim) */
+    float *attn;   /* (n_ubatch, n_head * head_dim) */
     float *gate;   /* (FFN_CHUNK, n_ff) */
     float *up;     /* (FFN_CHUNK, n_ff) */
     int32_t ffn_first; /* batch index of gate and up's first row */
-    /* Up to 3 x (n_batch, act row bytes) converted activations; only as
+    /* Up to 3 x (n_ubatch, act row bytes) converted activations; only as
      * many as the model's shared-input products need are allocated. */
     void *act[3];
     size_t act_bytes;
     void *attn_scratch;         /* (n_threads, attn_scratch_stride) */
     size_t attn_scratch_stride; /* bytes per thread */
-    int32_t *attn_order;        /* (n_batch) batch tokens by sequence */
-    struct attn_item *attn_items; /* (2 * n_batch * n_head_kv) */
-    float *rope_cos; /* (n_batch, rope_dim / 2) */
-    float *rope_sin; /* (n_batch, rope_dim / 2) */
-    int32_t *tok_pos; /* (n_batch) position of each batch token */
-    int32_t *tok_seq; /* (n_batch) */
+    int32_t *attn_order;        /* (n_ubatch) batch tokens by sequence */
+    struct attn_item *attn_items; /* (2 * n_ubatch * n_head_kv) */
+    float *rope_cos; /* (n_ubatch, rope_dim / 2) */
+    float *rope_sin; /* (n_ubatch, rope_dim / 2) */
+    /* Position and sequence of each token of the whole batch, n_batch
+     * long; during model_forward they point at the micro-batch's part. */
+    int32_t *tok_pos;
+    int32_t *tok_seq;
 
     roj_abort_fn abort_fn;
     void *abort_data;

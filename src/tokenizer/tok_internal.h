@@ -90,6 +90,8 @@ struct roj_vocab {
 /* ---- vocabulary lookups (vocab_table.c) ---------------------------- */
 
 uint32_t vocab_hash(const void *data, size_t len);
+/* Slots (a power of two, at least 16) of a table for n entries. */
+uint32_t vocab_table_capacity(size_t n);
 /* Builds the text -> id table; fails with ROJ_ERR_FORMAT on a duplicate. */
 roj_status vocab_index_texts(roj_vocab *v, const char *name);
 /* Id of the token whose text is exactly [s, s + len), or ROJ_TOKEN_NULL. */

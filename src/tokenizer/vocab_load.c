@@ -237,8 +237,7 @@ static roj_status read_merges(roj_vocab *v, const gguf_file *file,
     if (n > INT32_MAX)
         return roj_error(ROJ_ERR_FORMAT, "%s: %s has %llu entries (max %d)",
                          name, KEY_MERGES, (unsigned long long)n, INT32_MAX);
-    while (cap < 2 * n)
-        cap *= 2;
+    cap = vocab_table_capacity(n);
     v->merge_slots = malloc((size_t)cap * sizeof *v->merge_slots);
     joined = malloc(2 * v->max_token_len + 1);
     if (!v->merge_slots || !joined) {
