@@ -30,7 +30,7 @@ static const shape shapes[] = {
     {"135M q/o", 576, 576},     {"135M gate/up", 576, 1536},
     {"135M down", 1536, 576},   {"135M output", 576, 49152},
     {"0.5B q/o", 896, 896},     {"0.5B gate/up", 896, 4864},
-    {"0.5B down", 4864, 896},
+    {"0.5B down", 4864, 896},   {"tiny output", 64, 50257},
 };
 
 static const enum roj_type types[] = {

@@ -614,6 +614,82 @@ static void f32_to_f16_special_values(void **state)
     }
 }
 
+/* silu(g) * u in double, the reference for kern_swiglu. */
+static double swiglu_ref(double g, double u)
+{
+    return g / (1.0 + exp(-g)) * u;
+}
+
+/* Every ISA's swiglu stays within a few units in the last place of the
+ * exact value over the whole float range, gives 0 (not NaN) where exp
+ * overflows, and treats an element alike wherever it sits in the row. */
+static void swiglu_accurate(void **state)
+{
+    (void)state;
+    enum { N = 4001 };
+    float *g = malloc(N * sizeof *g), *u = malloc(N * sizeof *u);
+    float *got = malloc(N * sizeof *got), *tail = malloc(N * sizeof *tail);
+    assert_non_null(g);
+    assert_non_null(u);
+    assert_non_null(got);
+    assert_non_null(tail);
+    for (int i = 0; i < N; i++) {
+        g[i] = -200.0f + 0.1f * (float)i; /* -200 .. 200 */
+        u[i] = 1.0f + 0.001f * (float)(i % 7);
+    }
+    for (size_t k = 0; k <= sizeof simd_isas / sizeof simd_isas[0]; k++) {
+        const char *isa = k == 0 ? "scalar" : simd_isas[k - 1];
+        if (kern_select(isa) != 0)
+            continue;
+        memcpy(got, g, N * sizeof *got);
+        kern_swiglu(got, u, N);
+        double worst = 0.0;
+        for (int i = 0; i < N; i++) {
+            double want = swiglu_ref(g[i], u[i]);
+            double err = fabs(got[i] - want);
+            double ulp = fmax(fabs(want), 1e-30) * 0x1p-23;
+            assert_false(isnan(got[i]));
+            if (err / ulp > worst)
+                worst = err / ulp;
+        }
+        printf("  %-10s swiglu worst error %.2f ulp\n", isa, worst);
+        assert_true(worst <= 6.0);
+        /* Row lengths 1 .. 33 starting anywhere give the same values. */
+        for (int n = 1; n <= 33; n++) {
+            memcpy(tail, g + 100, (size_t)n * sizeof *tail);
+            kern_swiglu(tail, u + 100, n);
+            assert_memory_equal(tail, got + 100, (size_t)n * sizeof *tail);
+        }
+        /* exp(-g) overflows for g below about -88. */
+        float big[2] = {-1000.0f, 1000.0f}, one[2] = {1.0f, 1.0f};
+        kern_swiglu(big, one, 2);
+        assert_true(big[0] <= 0.0f && big[0] > -1e-30f);
+        assert_float_equal(big[1], 1000.0f, 0.0f);
+    }
+    free(g);
+    free(u);
+    free(got);
+    free(tail);
+}
+
+static void round_f16_matches_conversion(void **state)
+{
+    (void)state;
+    const float x[7] = {65520.0f, 1e-8f, -0.0f, 1.0f + 1.0f / 2048.0f,
+                        INFINITY, 3.0e-5f, -2.71828f};
+    float want[7], got[7];
+    for (int i = 0; i < 7; i++)
+        want[i] = fp16_to_fp32(fp32_to_fp16(x[i]));
+    for (size_t k = 0; k <= sizeof simd_isas / sizeof simd_isas[0]; k++) {
+        const char *isa = k == 0 ? "scalar" : simd_isas[k - 1];
+        if (kern_select(isa) != 0)
+            continue;
+        memcpy(got, x, sizeof got);
+        kern_round_f16(got, 7);
+        assert_memory_equal(want, got, sizeof want);
+    }
+}
+
 /* Known values: a Q4_0 block with d = 0.5 and all nibbles 9 is 0.5 each. */
 static void dequantize_q4_0_values(void **state)
 {
@@ -747,6 +823,8 @@ int main(void)
         cmocka_unit_test(matmul_batch_invariant),
         cmocka_unit_test(vector_helpers_match_scalar),
         cmocka_unit_test(f32_to_f16_special_values),
+        cmocka_unit_test(swiglu_accurate),
+        cmocka_unit_test(round_f16_matches_conversion),
         cmocka_unit_test(attention_scalar_values),
         cmocka_unit_test(attention_helpers_match_scalar),
     };

@@ -371,6 +371,16 @@ void kern_f32_to_f16(const float *x, uint16_t *y, int64_t n)
     ops_get()->f32_to_f16(x, y, n);
 }
 
+void kern_round_f16(float *x, int64_t n)
+{
+    ops_get()->round_f16(x, n);
+}
+
+void kern_swiglu(float *gate, const float *up, int64_t n)
+{
+    ops_get()->swiglu(gate, up, n);
+}
+
 void kern_attn_scores_f16(const float *q, const uint16_t *k, int64_t k_stride,
                           int64_t n_keys, int64_t head_dim, float scale,
                           float *scores)

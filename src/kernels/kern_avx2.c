@@ -7,6 +7,8 @@
  * vector are finished in scalar code.
  */
 #include <immintrin.h>
+#include <math.h>
+#include <string.h>
 
 #include "kernels/kern_impl.h"
 #include "quant/fp16.h"
@@ -241,6 +243,68 @@ static void quantize_f16(const float *x, void *act, int64_t n)
     v_f32_to_f16(x, act, n);
 }
 
+static void v_round_f16(float *x, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(x + i),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm256_storeu_ps(x + i, _mm256_cvtph_ps(h));
+    }
+    for (; i < n; i++)
+        x[i] = fp16_to_fp32(fp32_to_fp16(x[i]));
+}
+
+/* exp(x) as in kern_avx512.c, with 2^k built in the exponent bits: the
+ * clamp to [-87, 88] keeps k within the normal range, where exp(-87) is
+ * still a normal float and exp(88) is below the largest one. Past the
+ * clamp the result is infinity or 0, as for the exact value. */
+INLINE __m256 v_exp(__m256 x0)
+{
+    __m256 x = _mm256_min_ps(_mm256_max_ps(x0, _mm256_set1_ps(-87.0f)),
+                             _mm256_set1_ps(88.0f));
+    __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693145752f), x);
+    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(1.42860677e-6f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 5040.0f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256i bits = _mm256_slli_epi32(
+        _mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+    __m256 e = _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+    e = _mm256_blendv_ps(e, _mm256_set1_ps(INFINITY),
+                         _mm256_cmp_ps(x0, _mm256_set1_ps(88.0f), _CMP_GT_OQ));
+    return _mm256_blendv_ps(e, _mm256_setzero_ps(),
+                            _mm256_cmp_ps(x0, _mm256_set1_ps(-87.0f), _CMP_LT_OQ));
+}
+
+INLINE __m256 v_swiglu8(__m256 g, __m256 u)
+{
+    __m256 e = v_exp(_mm256_sub_ps(_mm256_setzero_ps(), g));
+    return _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0f), e)), u);
+}
+
+static void v_swiglu(float *gate, const float *up, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(gate + i, v_swiglu8(_mm256_loadu_ps(gate + i),
+                                             _mm256_loadu_ps(up + i)));
+    if (i < n) {
+        float g[8] = {0}, u[8] = {0};
+        memcpy(g, gate + i, (size_t)(n - i) * sizeof *g);
+        memcpy(u, up + i, (size_t)(n - i) * sizeof *u);
+        _mm256_storeu_ps(g, v_swiglu8(_mm256_loadu_ps(g), _mm256_loadu_ps(u)));
+        memcpy(gate + i, g, (size_t)(n - i) * sizeof *g);
+    }
+}
+
 static void v_attn_scores_f16(const float *q, const uint16_t *k, int64_t k_stride,
                               int64_t n_keys, int64_t head_dim, float scale,
                               float *scores)
@@ -385,6 +449,8 @@ void kern_avx2_fill(kern_ops *ops, const kern_cpu *cpu)
     ops->dot_f32 = v_dot_f32;
     ops->axpy_f32 = v_axpy_f32;
     ops->f32_to_f16 = v_f32_to_f16;
+    ops->round_f16 = v_round_f16;
+    ops->swiglu = v_swiglu;
     ops->attn_scores_f16 = v_attn_scores_f16;
     ops->attn_values_f16 = v_attn_values_f16;
 }

@@ -277,6 +277,53 @@ static void v_f32_to_f16(const float *x, uint16_t *y, int64_t n)
     }
 }
 
+static void v_round_f16(float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 k = tail_mask(n - i);
+        __m256i h = _mm512_cvtps_ph(_mm512_maskz_loadu_ps(k, x + i),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm512_mask_storeu_ps(x + i, k, _mm512_cvtph_ps(h));
+    }
+}
+
+/* exp(x): x = k ln 2 + r with |r| <= ln 2 / 2 (ln 2 in two parts, so r
+ * keeps its bits), exp(r) by its Taylor series to r^7 / 7! (truncation
+ * below 5e-9 relative), then scaled by 2^k with vscalefps, which gives
+ * infinity and zero past the float range. The clamp keeps r small for
+ * any finite x. */
+INLINE __m512 v_exp(__m512 x)
+{
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)),
+                      _mm512_set1_ps(104.0f));
+    __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693145752f), x);
+    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(1.42860677e-6f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, k);
+}
+
+static void v_swiglu(float *gate, const float *up, int64_t n)
+{
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 k = tail_mask(n - i);
+        __m512 g = _mm512_maskz_loadu_ps(k, gate + i);
+        __m512 e = v_exp(_mm512_sub_ps(_mm512_setzero_ps(), g));
+        __m512 s = _mm512_div_ps(g, _mm512_add_ps(one, e));
+        _mm512_mask_storeu_ps(gate + i, k,
+                              _mm512_mul_ps(s, _mm512_maskz_loadu_ps(k, up + i)));
+    }
+}
+
 /* ---- activation quantizers ----
  * Same arithmetic as the scalar ones in kern_scalar.c (amax / 127, 1 / d,
  * round to nearest even), so the bytes are identical. */
@@ -422,6 +469,8 @@ void kern_avx512_fill(kern_ops *ops, const kern_cpu *cpu)
     ops->dot_f32 = v_dot_f32;
     ops->axpy_f32 = v_axpy_f32;
     ops->f32_to_f16 = v_f32_to_f16;
+    ops->round_f16 = v_round_f16;
+    ops->swiglu = v_swiglu;
     ops->attn_scores_f16 = v_attn_scores_f16;
     ops->attn_values_f16 = v_attn_values_f16;
 }

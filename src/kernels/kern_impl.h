@@ -39,6 +39,8 @@ typedef struct {
     float (*dot_f32)(const float *a, const float *b, int64_t n);
     void (*axpy_f32)(float *y, float a, const float *x, int64_t n);
     void (*f32_to_f16)(const float *x, uint16_t *y, int64_t n);
+    void (*round_f16)(float *x, int64_t n);
+    void (*swiglu)(float *gate, const float *up, int64_t n);
     void (*attn_scores_f16)(const float *q, const uint16_t *k, int64_t k_stride,
                             int64_t n_keys, int64_t head_dim, float scale,
                             float *scores);

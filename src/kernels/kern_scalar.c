@@ -486,6 +486,18 @@ static void scalar_f32_to_f16(const float *x, uint16_t *y, int64_t n)
         y[i] = fp32_to_fp16(x[i]);
 }
 
+static void scalar_round_f16(float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        x[i] = fp16_to_fp32(fp32_to_fp16(x[i]));
+}
+
+static void scalar_swiglu(float *gate, const float *up, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+
 static void scalar_attn_scores_f16(const float *q, const uint16_t *k,
                                    int64_t k_stride, int64_t n_keys,
                                    int64_t head_dim, float scale, float *scores)
@@ -531,6 +543,8 @@ void kern_scalar_fill(kern_ops *ops)
     ops->dot_f32 = scalar_dot_f32;
     ops->axpy_f32 = scalar_axpy_f32;
     ops->f32_to_f16 = scalar_f32_to_f16;
+    ops->round_f16 = scalar_round_f16;
+    ops->swiglu = scalar_swiglu;
     ops->attn_scores_f16 = scalar_attn_scores_f16;
     ops->attn_values_f16 = scalar_attn_values_f16;
 }

@@ -11,8 +11,8 @@
  * horizontal sum is needed until the end of the row.
  *
  * Activation pairs are prepared once per call into a per-thread scratch
- * buffer. Tiles are 4 rows x 4 tokens for prompts and 8 rows x 1 token for
- * decoding, which streams the weights once. From DECODE_MIN_TOK tokens on,
+ * buffer. Tiles are 4 rows x 4 tokens for prompts and 8 rows x 1 token
+ * (16 for short rows) for decoding, which streams the weights once. From DECODE_MIN_TOK tokens on,
  * each 4-row strip is decoded once per token block into the same scratch,
  * so the prompt tiles only load it.
  */
@@ -229,10 +229,10 @@ INLINE void q32_tile(int kind, int nr, int nt, const kern_mm_args *p, int64_t r0
 {
     const int bs = q32_block_bytes(kind);
     const int64_t nb = p->n_in / 32, n_pairs = (nb + 1) / 2;
-    const uint8_t *wr[8];
-    __m512 acc[8][4];
+    const uint8_t *wr[16];
+    __m512 acc[16][4];
 
-    #pragma GCC unroll 8
+    #pragma GCC unroll 16
     for (int r = 0; r < nr; r++) {
         wr[r] = p->w + (size_t)(r0 + r) * p->w_row_bytes;
         #pragma GCC unroll 8
@@ -243,7 +243,7 @@ INLINE void q32_tile(int kind, int nr, int nt, const kern_mm_args *p, int64_t r0
     for (; bp < nb / 2; bp++) {
         /* Decode one row and use it at once, so only one decoded pair is
          * live next to the nr x nt accumulators. */
-        #pragma GCC unroll 8
+        #pragma GCC unroll 16
         for (int r = 0; r < nr; r++) {
             const uint8_t *blk = wr[r] + 2 * bp * bs;
             if (nt == 1)
@@ -256,8 +256,8 @@ INLINE void q32_tile(int kind, int nr, int nt, const kern_mm_args *p, int64_t r0
     }
     if (bp < n_pairs) {
         /* Odd block count: pair the last block with a zero block. */
-        q32_wpair w[8];
-        #pragma GCC unroll 8
+        q32_wpair w[16];
+        #pragma GCC unroll 16
         for (int r = 0; r < nr; r++) {
             uint8_t pad[2 * sizeof(block_q8_0)] = {0};
             memcpy(pad, wr[r] + 2 * bp * bs, bs);
@@ -265,12 +265,23 @@ INLINE void q32_tile(int kind, int nr, int nt, const kern_mm_args *p, int64_t r0
         }
         #pragma GCC unroll 8
         for (int t = 0; t < nt; t++)
-            #pragma GCC unroll 8
+            #pragma GCC unroll 16
             for (int r = 0; r < nr; r++)
                 acc[r][t] = q32_step(kind, acc[r][t], &w[r], &rec[t * n_pairs + bp]);
     }
     if (nr == 4 && nt == 4) {
         kern_reduce_4x4(acc, p->y + t0 * p->y_stride + r0, p->y_stride);
+        return;
+    }
+    if (nr == 16 && nt == 1) {
+        /* One token, 16 rows: the 4 x 4 shuffle tree with rows 4j .. 4j + 3
+         * as "token" j sums all 16 at about 3 instructions a row. */
+        __m512 tile[4][4];
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++)
+                tile[i][j] = acc[j * 4 + i][0];
+        _mm512_storeu_ps(p->y + t0 * p->y_stride + r0,
+                         kern_reduce_4x4_sums(tile));
         return;
     }
     if (nr == 8 && nt == 1) {
@@ -379,6 +390,10 @@ INLINE void q32_tile_dec(int kind, int nr, int nt, const kern_mm_args *p, int64_
  * per token block instead of once per 4-token tile. */
 #define DECODE_MIN_TOK 8
 
+/* Rows of at most this many block pairs (128 values) use 16-row tiles
+ * for one token. */
+#define SHORT_ROW_PAIRS 2
+
 /* Prompt product on decoded strips; rec has room for tok_block tokens and
  * a strip after them. */
 INLINE int q32_matmul_dec(int kind, const kern_mm_args *p, q32_rec *rec,
@@ -430,9 +445,15 @@ INLINE int q32_matmul(int kind, const kern_mm_args *p)
         return -1;
 
     if (p->n_tok == 1) {
-        /* One token: 8 rows per tile share each activation record. */
+        /* One token: 8 rows per tile share each activation record, 16 on
+         * short rows, whose time goes to the sums at the end rather than
+         * to the weights. Long rows keep 8, whose prefetches still reach
+         * the next tile. */
         int64_t r = p->row_begin;
         q32_prepare(kind, p, 0, 1, rec);
+        if (n_pairs <= SHORT_ROW_PAIRS)
+            for (; r + 16 <= p->row_end; r += 16)
+                q32_tile(kind, 16, 1, p, r, 0, rec);
         for (; r + 8 <= p->row_end; r += 8)
             q32_tile(kind, 8, 1, p, r, 0, rec);
         for (; r < p->row_end; r++)

@@ -227,8 +227,7 @@ static void token_step_run(roj_context *c, int il, int32_t t,
         rope_apply(c, q, hp->n_head, t);
         rope_apply(c, k, hp->n_head_kv, t);
         /* llama.cpp multiplies the query with the F16 keys in F16. */
-        for (int64_t i = 0; i < q_dim; i++)
-            q[i] = fp16_to_fp32(fp32_to_fp16(q[i]));
+        kern_round_f16(q, q_dim);
         attn_store(c, il, t, k, v);
         break;
     }
@@ -236,8 +235,7 @@ static void token_step_run(roj_context *c, int il, int32_t t,
         /* gate and up hold the rows of the current FFN chunk only. */
         float *gate = c->gate + (t - c->ffn_first) * hp->n_ff;
         const float *up = c->up + (t - c->ffn_first) * hp->n_ff;
-        for (int64_t i = 0; i < hp->n_ff; i++)
-            gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+        kern_swiglu(gate, up, hp->n_ff);
         break;
     }
     }
