@@ -133,7 +133,7 @@ static int roj_status_run(const char *url, const char *const *extra,
 
 /* Runs argv (argv[0] searched in PATH) with stdin from /dev/null and
  * stdout and stderr appended to log. Returns the exit status, or -1
- * when the program was not found. */
+ * when the program could not be started (as when it is not installed). */
 static int run_program(const char *const *argv, const char *log)
 {
     posix_spawn_file_actions_t actions;
