@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(build-essential cmake ninja-build pkg-config clang
           libpcre2-dev libutf8proc-dev libcjson-dev libcmocka-dev
           libopenblas-dev libpng-dev libyaml-dev libsqlite3-dev
-          libnats-dev nats-server)
+          libnats-dev nats-server libssl-dev openssl)
 if [[ "${ROJ_DEPS_EXTRA:-}" != "" ]]; then
     read -r -a extra <<<"$ROJ_DEPS_EXTRA"
     packages+=("${extra[@]}")

@@ -128,12 +128,12 @@ static int server_init(nts_server *s, const char *name)
     return 0;
 }
 
-/* Writes the config: name, loopback listeners, and the optional
- * JetStream, auth and cluster blocks. routes[] lists the other nodes'
- * route ports (n_routes of them). */
+/* Writes the config: name, loopback listeners, the optional
+ * JetStream, auth and cluster blocks, then extra (config text or NULL).
+ * routes[] lists the other nodes' route ports (n_routes of them). */
 static int write_conf(nts_server *s, const char *name, nts_kind kind,
                       const char *user, const char *password,
-                      const int *routes, int n_routes)
+                      const int *routes, int n_routes, const char *extra)
 {
     FILE *f = fopen(s->conf, "w");
     if (!f) {
@@ -158,6 +158,8 @@ static int write_conf(nts_server *s, const char *name, nts_kind kind,
             fprintf(f, "    nats-route://127.0.0.1:%d\n", routes[i]);
         fprintf(f, "  ]\n}\n");
     }
+    if (extra)
+        fprintf(f, "%s\n", extra);
     fclose(f);
     snprintf(s->url, sizeof s->url, "nats://127.0.0.1:%d", s->port);
     return 0;
@@ -274,8 +276,9 @@ int nts_wait_healthy(nts_server *s, int timeout_ms)
     return wait_http(s, "/healthz", timeout_ms);
 }
 
-int nts_start(nts_server *s, nts_kind kind, const char *user,
-              const char *password)
+/* Starts one server from kind, user, password and extra config text. */
+static int start_single(nts_server *s, nts_kind kind, const char *user,
+                        const char *password, const char *extra)
 {
     int ports[2];
     if (server_init(s, "single") != 0)
@@ -286,10 +289,22 @@ int nts_start(nts_server *s, nts_kind kind, const char *user,
     }
     s->port = ports[0];
     s->http_port = ports[1];
-    if (write_conf(s, "single", kind, user, password, NULL, 0) != 0 ||
+    if (write_conf(s, "single", kind, user, password, NULL, 0,
+                   extra) != 0 ||
         spawn(s) != 0)
         return -1;
     return nts_wait_healthy(s, HEALTHY_TIMEOUT_MS);
+}
+
+int nts_start(nts_server *s, nts_kind kind, const char *user,
+              const char *password)
+{
+    return start_single(s, kind, user, password, NULL);
+}
+
+int nts_start_conf(nts_server *s, const char *extra)
+{
+    return start_single(s, NTS_JETSTREAM, NULL, NULL, extra);
 }
 
 int nts_cluster_start(nts_cluster *c)
@@ -318,7 +333,7 @@ int nts_cluster_start(nts_cluster *c)
             if (j != i)
                 routes[n_routes++] = ports[3 * j + 2];
         if (write_conf(s, name, NTS_JETSTREAM, NULL, NULL, routes,
-                       n_routes) != 0)
+                       n_routes, NULL) != 0)
             return -1;
         used += (size_t)snprintf(c->urls + used, sizeof c->urls - used,
                                  "%s%s", i ? "," : "", s->url);

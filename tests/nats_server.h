@@ -1,9 +1,10 @@
 /*
- * nats-server processes for tests, on 127.0.0.1 only: a single node
- * with or without JetStream or with user/password auth, and a 3-node
- * JetStream cluster with routes on loopback. Ports are chosen free by
- * binding port 0; each server gets its own temporary folder (config,
- * log, JetStream store), removed by nts_free.
+ * nats-server processes for tests, on 127.0.0.1 only. A single node
+ * runs with or without JetStream, with user/password auth or with
+ * config text of the caller's (token, NKey, TLS or operator mode). A
+ * 3-node JetStream cluster has routes on loopback. Ports are chosen
+ * free by binding port 0; each server gets its own temporary folder
+ * (config, log, JetStream store), removed by nts_free.
  *
  * Servers run as child processes that die with the test process
  * (PR_SET_PDEATHSIG), so a crashed test leaves none behind. They are
@@ -55,6 +56,12 @@ void nts_require(void);
  * printing why (with the server's log). */
 int nts_start(nts_server *s, nts_kind kind, const char *user,
               const char *password);
+
+/* Starts one JetStream server without auth whose config ends with
+ * extra, nats-server config text such as an authorization, tls or
+ * operator block. Paths in extra must be absolute. Waits and returns
+ * as nts_start does. s->url keeps the nats:// scheme even with TLS. */
+int nts_start_conf(nts_server *s, const char *extra);
 
 /* Starts three JetStream servers routed to each other and waits until
  * each reports a JetStream meta leader. Returns 0 or -1. */

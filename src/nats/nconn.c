@@ -383,9 +383,20 @@ static roj_status options_build(const natsx_options *opt, const char **urls,
     return ROJ_OK;
 }
 
+/* Returns true when a tls:// URL or any TLS file is set. */
+static bool tls_configured(const natsx_options *opt)
+{
+    bool no_env = opt->no_env;
+    return strstr(opt->urls, "tls://") != NULL ||
+           option_or_env(opt->tls_ca_file, "ROJ_NATS_TLS_CA", no_env) ||
+           option_or_env(opt->tls_cert_file, "ROJ_NATS_TLS_CERT", no_env) ||
+           option_or_env(opt->tls_key_file, "ROJ_NATS_TLS_KEY", no_env);
+}
+
 /* Turns a failed natsConnection_Connect into a message for the user. */
 static roj_status connect_error(natsStatus s, const char *shown,
-                                uint32_t timeout_ms)
+                                uint32_t timeout_ms,
+                                const natsx_options *opt)
 {
     if (s == NATS_CONNECTION_AUTH_FAILED || s == NATS_NOT_PERMITTED ||
         natsx_last_text_has("authorization violation") ||
@@ -402,6 +413,29 @@ static roj_status connect_error(natsStatus s, const char *shown,
                           "check ROJ_NATS_TLS_CA, ROJ_NATS_TLS_CERT and "
                           "ROJ_NATS_TLS_KEY and whether the server has TLS "
                           "enabled", shown);
+    /* In TLS 1.3 the server checks the client certificate after the
+     * client's side of the handshake is done, so a missing or untrusted
+     * one shows in nats.c 3.4.1 as NATS_PROTOCOL_ERROR "Expected 'PONG',
+     * got ''" when nats-server (2.9.10) closes the connection. */
+    if (tls_configured(opt) && s == NATS_PROTOCOL_ERROR)
+        return natsx_fail(ROJ_ERR_IO, s, 0, "nats: %s closed the TLS "
+                          "connection before the first PONG, as nats-server "
+                          "does when it rejects the client certificate or "
+                          "gets none: check ROJ_NATS_TLS_CERT and "
+                          "ROJ_NATS_TLS_KEY against the CA the server "
+                          "trusts", shown);
+    /* nats.c reads the seed only now, to sign the server's nonce. At
+     * most one of the two files is set (options_set_auth checks). */
+    const char *seed_file =
+        option_or_env(opt->creds_file, "ROJ_NATS_CREDS", opt->no_env);
+    if (!seed_file)
+        seed_file = option_or_env(opt->nkey_file, "ROJ_NATS_NKEY",
+                                  opt->no_env);
+    if (seed_file && natsx_last_text_has("checksum"))
+        return natsx_fail(ROJ_ERR_INVALID_ARG, s, 0, "nats: cannot log "
+                          "in to %s: the NKey seed in %s is invalid (its "
+                          "checksum does not match): replace the file with "
+                          "an intact copy", shown, seed_file);
     if (s == NATS_NO_SERVER || s == NATS_TIMEOUT || s == NATS_IO_ERROR ||
         s == NATS_SYS_ERROR)
         return roj_error(ROJ_ERR_IO, "nats: cannot reach %s (server "
@@ -502,7 +536,7 @@ roj_status natsx_connect(const natsx_options *opt, natsx_conn **out)
     /* Connect, then make sure JetStream replies there. */
     s = natsConnection_Connect(&c->nc, o);
     if (s != NATS_OK) {
-        st = connect_error(s, shown, timeout);
+        st = connect_error(s, shown, timeout, opt);
         goto fail_options;
     }
     jsOptions jo;
