@@ -203,9 +203,11 @@ static void *tensor_bytes(const char *path, const char *name, size_t *n)
     return copy;
 }
 
-static void test_kill_and_resume(void **state)
+/* A run killed with SIGKILL after its first checkpoints and resumed
+ * writes the weights of an uninterrupted run, with or without a moving
+ * average of the weights (ema > 0). */
+static void kill_and_resume(float ema)
 {
-    (void)state;
     const char *data = tmp(0, "resume.csv");
     write_classify_csv(data);
     train_opts o;
@@ -213,6 +215,7 @@ static void test_kill_and_resume(void **state)
     tiny_opts(&o, data, tmp(1, "ref.gguf"));
     o.max_steps = 300;
     o.checkpoint_every = 20;
+    o.ema = ema;
     assert_int_equal(train_run(&o), ROJ_OK);
 
     /* The same run in a child killed with SIGKILL after its first
@@ -230,6 +233,7 @@ static void test_kill_and_resume(void **state)
             tiny_opts(&c, data, out);
             c.max_steps = 300;
             c.checkpoint_every = 20;
+            c.ema = ema;
             _exit(train_run(&c) == ROJ_OK ? 0 : 1);
         }
         struct stat sb;
@@ -245,6 +249,7 @@ static void test_kill_and_resume(void **state)
     tiny_opts(&o, data, out);
     o.max_steps = 300;
     o.checkpoint_every = 20;
+    o.ema = ema;
     o.resume = true;
     assert_int_equal(train_run(&o), ROJ_OK);
 
@@ -262,6 +267,33 @@ static void test_kill_and_resume(void **state)
     /* A finished run removes its checkpoint. */
     struct stat sb;
     assert_int_not_equal(stat(ckpt, &sb), 0);
+}
+
+static void test_kill_and_resume(void **state)
+{
+    (void)state;
+    kill_and_resume(0.0f);
+}
+
+/* The moving average is what gets written: other weights than the last
+ * ones, and resumable like them. */
+static void test_ema_kill_and_resume(void **state)
+{
+    (void)state;
+    const char *data = tmp(0, "resume.csv");
+    write_classify_csv(data);
+    train_opts o;
+    tiny_opts(&o, data, tmp(4, "last.gguf"));
+    o.max_steps = 300;
+    assert_int_equal(train_run(&o), ROJ_OK);
+    kill_and_resume(0.95f);
+    size_t na, nb;
+    void *a = tensor_bytes(tmp(4, "last.gguf"), "blk.0.attn_q.weight", &na);
+    void *b = tensor_bytes(tmp(1, "ref.gguf"), "blk.0.attn_q.weight", &nb);
+    assert_int_equal(na, nb);
+    assert_true(memcmp(a, b, na) != 0);
+    free(a);
+    free(b);
 }
 
 static void test_resume_other_options(void **state)
@@ -503,6 +535,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_overfit_and_reload),
         cmocka_unit_test(test_kill_and_resume),
+        cmocka_unit_test(test_ema_kill_and_resume),
         cmocka_unit_test(test_resume_other_options),
         cmocka_unit_test(test_bad_data),
         cmocka_unit_test(test_extract_and_lora),

@@ -157,6 +157,9 @@ int cmd_train(int argc, char **argv)
          "final learning rate as a share of the peak (0.1)"},
         {NULL, "--weight-decay", CLI_FLOAT, &o.weight_decay, "F",
          "AdamW weight decay (0.1)"},
+        {NULL, "--ema", CLI_FLOAT, &o.ema, "D",
+         "validate and write a moving average of the weights with this "
+         "decay per step, 0 .. 0.9999 (0: the last weights)"},
         {NULL, "--dropout", CLI_FLOAT, &o.dropout, "P",
          "residual dropout probability, 0 .. 0.9 (classify 0.1, extract "
          "0.05, generate 0)"},
@@ -251,6 +254,8 @@ int cmd_train(int argc, char **argv)
          "--vocab-size must be at least 320"},
         {!(o.dropout == -1.0f || (o.dropout >= 0.0f && o.dropout <= 0.9f)),
          "--dropout must be 0 .. 0.9"},
+        {!(o.ema == -1.0f || (o.ema >= 0.0f && o.ema <= 0.9999f)),
+         "--ema must be 0 .. 0.9999"},
         {!(o.lm_weight == -1.0f || o.lm_weight >= 0.0f),
          "--lm-weight must be >= 0"},
         {o.checkpoint_every < 0, "--checkpoint-every must be >= 0"},

@@ -54,6 +54,7 @@ roj_status tloop_save(tloop *L, const char *path)
         !(st = add_vec(w, "ckpt.params", L->m->params, L->m->n_params)) &&
         !(st = add_vec(w, "ckpt.mom", L->mom, L->m->n_params)) &&
         !(st = add_vec(w, "ckpt.vel", L->vel, L->m->n_params)) &&
+        !(L->ema && (st = add_vec(w, "ckpt.ema", L->ema, L->m->n_params))) &&
         !(st = add_vec(w, "ckpt.hist_loss", L->hist_loss, p->step)) &&
         !(st = add_vec(w, "ckpt.ev_step", L->ev_step, L->n_ev)) &&
         !(st = add_vec(w, "ckpt.ev_loss", L->ev_loss, L->n_ev)) &&
@@ -215,6 +216,7 @@ roj_status tloop_load(tloop *L, const char *path)
     if ((st = get_vec(f, "ckpt.params", L->m->params, L->m->n_params)) ||
         (st = get_vec(f, "ckpt.mom", L->mom, L->m->n_params)) ||
         (st = get_vec(f, "ckpt.vel", L->vel, L->m->n_params)) ||
+        (L->ema && (st = get_vec(f, "ckpt.ema", L->ema, L->m->n_params))) ||
         (st = get_vec(f, "ckpt.hist_loss", L->hist_loss, p.step)))
         goto done;
     if (have_ev &&

@@ -307,10 +307,41 @@ static roj_status metrics_line(tloop *L, const char *kind, double loss,
     return st;
 }
 
+/* Moves the moving average toward the weights just updated. Its decay
+ * starts low, (1 + t) / (10 + t) at step t, so the first weights, which
+ * are random, are soon forgotten. */
+static void ema_update(tloop *L)
+{
+    const double t = (double)L->pos.step;
+    float d = (float)((1.0 + t) / (10.0 + t));
+    if (d > L->o->ema)
+        d = L->o->ema;
+    const float *w = L->m->params;
+    float *e = L->ema;
+    for (int64_t i = 0; i < L->m->n_params; i++)
+        e[i] += (1.0f - d) * (w[i] - e[i]);
+}
+
+/* Exchanges the weights and their moving average, in place. */
+static void ema_swap(tloop *L)
+{
+    float *w = L->m->params, *e = L->ema;
+    for (int64_t i = 0; i < L->m->n_params; i++) {
+        float t = w[i];
+        w[i] = e[i];
+        e[i] = t;
+    }
+}
+
 static roj_status evaluate(tloop *L)
 {
     double loss, acc;
+    /* With a moving average, it is what gets validated and written. */
+    if (L->ema)
+        ema_swap(L);
     roj_status st = tloop_validate(L, L->valid, &loss, &acc);
+    if (L->ema)
+        ema_swap(L);
     if (st || !L->valid || !L->valid->n)
         return st;
     L->last_valid_acc = acc;
@@ -413,6 +444,8 @@ roj_status tloop_run(tloop *L)
         const float lr = optim_lr(&L->opt, L->pos.step);
         optim_step(&L->opt, L->m, L->mom, L->vel, L->pos.step + 1, lr,
                    scale, L->pool);
+        if (L->ema)
+            ema_update(L);
         const double loss = loss_sum / w_sum;
         if ((st = hist_push(L, (float)loss)))
             break;

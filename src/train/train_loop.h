@@ -33,6 +33,7 @@ typedef struct tloop {
     int32_t n_labels;
     optim_cfg opt;
     float *mom, *vel;
+    float *ema;                    /* moving average of params, or NULL */
     tloop_pos pos;
     /* history for the loss curve: per step train loss; per evaluation
      * the step, validation loss and accuracy */

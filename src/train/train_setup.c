@@ -56,6 +56,7 @@ void train_opts_default(train_opts *o)
     o->epochs = 0;        /* task default, see train_task_defaults */
     o->lm_weight = -1.0f;
     o->dropout = -1.0f;
+    o->ema = -1.0f;
     o->augment = -1;
     o->batch_tokens = 2048;
     o->accum = 1;
@@ -91,6 +92,8 @@ void train_task_defaults(train_opts *o)
         o->dropout = d[t].dropout;
     if (o->augment < 0)
         o->augment = o->base_path ? 0 : d[t].augment;
+    if (o->ema < 0)
+        o->ema = 0.0f;
 }
 
 /* Everything train_run owns, freed in one place. */
@@ -381,7 +384,7 @@ static void run_digest(tsetup *s, char out[65], char *opts, size_t cap)
                      "minlr=%.9g\037warm=%lld\037ep=%d\037steps=%lld\037"
                      "bt=%d\037acc=%d\037seed=%llu\037"
                      "lora=%d,%.9g,%u\037base=%s\037valid=%s,%.9g\037"
-                     "tmpl=%s\037ctx=%s\037ntr=%zu",
+                     "tmpl=%s\037ctx=%s\037ntr=%zu\037ema=%.9g",
                      data_hex, (int)o->task, h->n_vocab, h->n_embd,
                      h->n_layer, h->n_head, h->n_head_kv, h->n_ff, h->n_ctx,
                      (int)h->tied, (double)o->lm_weight,
@@ -396,7 +399,7 @@ static void run_digest(tsetup *s, char out[65], char *opts, size_t cap)
                      o->valid_path ? o->valid_path : "-", o->valid_fraction,
                      train_template_of(o),
                      o->data.context_column ? o->data.context_column : "-",
-                     s->n_tr);
+                     s->n_tr, (double)o->ema);
     uint8_t d[32];
     sha256(buf, (size_t)n, d);
     hex(out, d, 32);
@@ -643,6 +646,7 @@ static void setup_free(tsetup *s)
     pool_destroy(s->pool);
     free(s->L.mom);
     free(s->L.vel);
+    free(s->L.ema);
     free(s->L.hist_loss);
     free(s->L.ev_step);
     free(s->L.ev_loss);
@@ -670,6 +674,13 @@ static roj_status prepare_loop(tsetup *s)
     L->vel = calloc((size_t)s->m->n_params, sizeof(float));
     if (!L->mom || !L->vel)
         return roj_error(ROJ_ERR_NOMEM, "out of memory for AdamW moments");
+    if (o->ema > 0) {
+        L->ema = malloc((size_t)s->m->n_params * sizeof(float));
+        if (!L->ema)
+            return roj_error(ROJ_ERR_NOMEM, "out of memory for the moving "
+                             "average of the weights");
+        memcpy(L->ema, s->m->params, (size_t)s->m->n_params * sizeof(float));
+    }
     const int64_t per_epoch = tloop_steps_per_epoch(L);
     L->pos.total_steps = o->max_steps > 0 ? o->max_steps
                                           : per_epoch * (int64_t)o->epochs;
@@ -825,6 +836,8 @@ roj_status train_run(const train_opts *o)
                 (long long)s.L.pos.total_steps);
     if (!st)
         st = tloop_run(&s.L);
+    if (!st && s.L.ema)
+        memcpy(s.m->params, s.L.ema, (size_t)s.m->n_params * sizeof(float));
     if (!st)
         st = write_output(&s);
     if (!st) {

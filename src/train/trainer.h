@@ -53,6 +53,9 @@ typedef struct train_opts {
     int accum;                     /* micro-batches per step */
     float lr, min_lr_frac, weight_decay, clip;
     float dropout;                 /* residual dropout probability */
+    float ema;                     /* decay per step of the moving average
+                                      of the weights that is validated and
+                                      written; 0 = off (the last weights) */
     int augment;                   /* extract: made-up copies per text */
     float lm_weight;               /* weight of the prompt tokens as extra
                                       language-model targets; 0 = off */
