@@ -352,6 +352,17 @@ static void kv_keys_prefix(void **state)
     assert_int_equal(n, 4);
     natsx_keys_free(keys, n);
 
+    /* One-token keys only; the deleted job.3 is not listed. */
+    assert_int_equal(natsx_kv_keys_matching(kv, "*", &keys, &n), ROJ_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(keys[0], "jobx");
+    natsx_keys_free(keys, n);
+    assert_int_equal(natsx_kv_keys_matching(kv, "job.*.*", &keys, &n),
+                     ROJ_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(keys[0], "job.1.a");
+    natsx_keys_free(keys, n);
+
     natsx_kv_close(kv);
     natsx_close(c);
 }

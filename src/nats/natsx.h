@@ -214,6 +214,12 @@ roj_status natsx_kv_put(natsx_kv *kv, const char *key, const void *value,
  * key is not an error. */
 roj_status natsx_kv_delete(natsx_kv *kv, const char *key);
 
+/* Lists the keys that match a NATS subject filter of key tokens ("*"
+ * matches one dot-separated token, ">" the rest), sorted, as
+ * natsx_kv_keys does. Only the matching keys cross the network. */
+roj_status natsx_kv_keys_matching(natsx_kv *kv, const char *filter,
+                                  char ***keys, size_t *n);
+
 /* Lists the keys that start with prefix ("" or NULL: all), sorted.
  * *keys is a malloc'd array of malloc'd strings (natsx_keys_free). */
 roj_status natsx_kv_keys(natsx_kv *kv, const char *prefix, char ***keys,

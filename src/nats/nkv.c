@@ -185,17 +185,15 @@ static roj_status keys_push(char ***keys, size_t *n, size_t *cap,
     return ROJ_OK;
 }
 
-/* Lists the live keys under "prefix>" (prefix ends with '.') through a
- * watcher on that subject, so the server sends only those keys. */
-static roj_status keys_by_subject(natsx_kv *kv, const char *prefix,
+/* Lists the live keys that match the subject filter through a watcher on
+ * it, so the server sends only those keys (and no values). */
+static roj_status keys_by_subject(natsx_kv *kv, const char *filter,
                                   char ***keys, size_t *n, size_t *cap)
 {
-    char filter[1024];
     kvWatcher *w = NULL;
     kvWatchOptions wo;
     roj_status st = ROJ_OK;
 
-    snprintf(filter, sizeof filter, "%s>", prefix);
     kvWatchOptions_Init(&wo);
     wo.IgnoreDeletes = true;
     wo.MetaOnly = true;
@@ -259,10 +257,32 @@ roj_status natsx_kv_keys(natsx_kv *kv, const char *prefix, char ***keys,
     if (!prefix)
         prefix = "";
     size_t plen = strlen(prefix);
-    if (plen > 0 && prefix[plen - 1] == '.' && !strpbrk(prefix, "*>"))
-        st = keys_by_subject(kv, prefix, keys, n, &cap);
-    else
+    if (plen > 0 && plen < 1000 && prefix[plen - 1] == '.' &&
+        !strpbrk(prefix, "*>")) {
+        char filter[1024];
+        snprintf(filter, sizeof filter, "%s>", prefix);
+        st = keys_by_subject(kv, filter, keys, n, &cap);
+    } else {
         st = keys_by_scan(kv, prefix, keys, n, &cap);
+    }
+    if (st != ROJ_OK) {
+        natsx_keys_free(*keys, *n);
+        *keys = NULL;
+        *n = 0;
+        return st;
+    }
+    if (*n > 1)
+        qsort(*keys, *n, sizeof **keys, compare_keys);
+    return ROJ_OK;
+}
+
+roj_status natsx_kv_keys_matching(natsx_kv *kv, const char *filter,
+                                  char ***keys, size_t *n)
+{
+    size_t cap = 0;
+    *keys = NULL;
+    *n = 0;
+    roj_status st = keys_by_subject(kv, filter, keys, n, &cap);
     if (st != ROJ_OK) {
         natsx_keys_free(*keys, *n);
         *keys = NULL;

@@ -266,7 +266,8 @@ roj_status nmodels_list(const nmodels_bucket *b, nmodels_manifest **out,
     *n = 0;
     char **keys = NULL;
     size_t n_keys = 0;
-    roj_status st = natsx_kv_keys(b->kv, NULL, &keys, &n_keys);
+    /* Manifests are the one-token keys; chunks ("SHA256.N") have two. */
+    roj_status st = natsx_kv_keys_matching(b->kv, "*", &keys, &n_keys);
     if (st)
         return st;
     nmodels_manifest *list = calloc(n_keys ? n_keys : 1, sizeof *list);
