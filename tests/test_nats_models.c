@@ -282,6 +282,41 @@ static void push_twice_skips(void **state)
     assert_int_equal(after, before);
 }
 
+/* An interrupted push (manifest and chunk 1 missing) resumes: the
+ * chunks still there are not written again, the missing one is. */
+static void push_resumes(void **state)
+{
+    (void)state;
+    char key0[128], key1[128];
+    snprintf(key0, sizeof key0, "%s.0", model_sha);
+    snprintf(key1, sizeof key1, "%s.1", model_sha);
+    bool found = false;
+    uint64_t rev0 = 0, rev0_after = 0;
+    assert_int_equal(natsx_kv_get(bucket.kv, key0, &found, NULL, NULL,
+                                  &rev0), ROJ_OK);
+    assert_true(found);
+    assert_int_equal(natsx_kv_delete(bucket.kv, model_sha), ROJ_OK);
+    assert_int_equal(natsx_kv_delete(bucket.kv, key1), ROJ_OK);
+
+    char *out = NULL;
+    assert_int_equal(push(&out, NULL), 0);
+    assert_non_null(strstr(out, "pushed ("));
+    free(out);
+    assert_int_equal(natsx_kv_get(bucket.kv, key0, &found, NULL, NULL,
+                                  &rev0_after), ROJ_OK);
+    assert_int_equal(rev0_after, rev0);
+    size_t len = 0;
+    assert_int_equal(natsx_kv_get(bucket.kv, key1, &found, NULL, &len,
+                                  NULL), ROJ_OK);
+    assert_true(found);
+    assert_int_equal(len, NMODELS_CHUNK_SIZE);
+    nmodels_manifest m;
+    assert_int_equal(nmodels_manifest_get(&bucket, model_sha, &found, &m),
+                     ROJ_OK);
+    assert_true(found);
+    assert_int_equal(m.size, model_size);
+}
+
 static void list_shows_manifest(void **state)
 {
     (void)state;
@@ -562,6 +597,7 @@ int main(void)
         cmocka_unit_test(files_read_lists_refs),
         cmocka_unit_test_teardown(push_stores_chunks, kill_started),
         cmocka_unit_test_teardown(push_twice_skips, kill_started),
+        cmocka_unit_test_teardown(push_resumes, kill_started),
         cmocka_unit_test_teardown(list_shows_manifest, kill_started),
         cmocka_unit_test_teardown(agent_fetches_and_serves, kill_started),
         cmocka_unit_test_teardown(agent_rejects_bad_chunk, kill_started),

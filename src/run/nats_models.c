@@ -179,9 +179,36 @@ static roj_status manifest_put(const nmodels_bucket *b, const char *path,
 
 /* ---- push ---- */
 
-/* Writes the chunks of the open file f, of p->size bytes. */
+/* Marks in have[] the chunks of sha256 already in the bucket. */
+static roj_status chunks_present(const nmodels_bucket *b, const char *sha256,
+                                 uint64_t n_chunks, bool *have,
+                                 uint64_t *n_have)
+{
+    char prefix[NPROTO_NAME_MAX];
+    char **keys = NULL;
+    size_t n = 0;
+    snprintf(prefix, sizeof prefix, "%s.", sha256);
+    roj_status st = natsx_kv_keys(b->kv, prefix, &keys, &n);
+    if (st)
+        return st;
+    *n_have = 0;
+    for (size_t i = 0; i < n; i++) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long long k = strtoull(keys[i] + strlen(prefix), &end, 10);
+        if (errno == 0 && end && *end == '\0' && k < n_chunks && !have[k]) {
+            have[k] = true;
+            (*n_have)++;
+        }
+    }
+    natsx_keys_free(keys, n);
+    return ROJ_OK;
+}
+
+/* Writes the chunks of the open file f, of p->size bytes, but those
+ * marked in have[]. */
 static roj_status chunks_put(const nmodels_bucket *b, FILE *f, const char *path,
-                             const nmodels_pushed *p,
+                             const nmodels_pushed *p, const bool *have,
                              nmodels_progress_fn progress, void *ctx)
 {
     char *buf = malloc(NMODELS_CHUNK_SIZE);
@@ -194,6 +221,17 @@ static roj_status chunks_put(const nmodels_bucket *b, FILE *f, const char *path,
     for (uint64_t i = 0; i < p->chunks && st == ROJ_OK; i++) {
         size_t want = p->size - done < NMODELS_CHUNK_SIZE
                           ? (size_t)(p->size - done) : NMODELS_CHUNK_SIZE;
+        if (have[i]) {
+            if (fseeko(f, (off_t)want, SEEK_CUR) != 0) {
+                st = roj_error(ROJ_ERR_IO, "%s: seek failed at byte %"
+                               PRIu64 ": %s", path, done, strerror(errno));
+                break;
+            }
+            done += want;
+            if (progress)
+                progress(ctx, path, done, p->size);
+            continue;
+        }
         if (fread(buf, 1, want, f) != want) {
             st = roj_error(ROJ_ERR_IO, "%s: read failed at byte %" PRIu64
                            " (the file changed while it was pushed?)",
@@ -242,12 +280,27 @@ roj_status nmodels_push(const nmodels_bucket *b, const char *path,
         return ROJ_OK;
     }
 
+    bool *have = calloc(out->chunks ? out->chunks : 1, sizeof *have);
+    if (!have)
+        return roj_error(ROJ_ERR_NOMEM, "out of memory");
+    st = chunks_present(b, out->sha256, out->chunks, have, &out->reused);
+    if (st) {
+        free(have);
+        return st;
+    }
+    if (out->reused)
+        log_info("%s: %" PRIu64 " of %" PRIu64 " chunks are stored from an "
+                 "earlier push; sending the rest", path, out->reused,
+                 out->chunks);
     FILE *f = fopen(path, "rb");
-    if (!f)
+    if (!f) {
+        free(have);
         return roj_error(ROJ_ERR_IO, "%s: cannot open: %s", path,
                          strerror(errno));
-    st = chunks_put(b, f, path, out, progress, ctx);
+    }
+    st = chunks_put(b, f, path, out, have, progress, ctx);
     fclose(f);
+    free(have);
     if (st == ROJ_OK)
         st = manifest_put(b, path, out);
     return st;

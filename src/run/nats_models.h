@@ -76,10 +76,13 @@ typedef struct nmodels_pushed {
     uint64_t size;      /* bytes */
     uint64_t chunks;
     bool skipped;       /* a manifest with this sha256 and size existed */
+    uint64_t reused;    /* chunks an interrupted push had stored already */
 } nmodels_pushed;
 
 /* Hashes the file at path and stores it in the bucket unless a manifest with
- * its sha256 and size is there already. progress may be NULL. Errors
+ * its sha256 and size is there already. Chunks of the same sha256 left by
+ * an interrupted push are kept (a chunk key holds a whole chunk or
+ * nothing), so pushing again resumes. progress may be NULL. Errors
  * name the file or the key: ROJ_ERR_IO for reads, and the natsx errors
  * of the writes. */
 roj_status nmodels_push(const nmodels_bucket *b, const char *path,
