@@ -206,7 +206,7 @@ static void *tensor_bytes(const char *path, const char *name, size_t *n)
 /* A run killed with SIGKILL after its first checkpoints and resumed
  * writes the weights of an uninterrupted run, with or without a moving
  * average of the weights (ema > 0). */
-static void kill_and_resume(float ema)
+static void kill_and_resume(float ema, bool keep_best)
 {
     const char *data = tmp(0, "resume.csv");
     write_classify_csv(data);
@@ -216,6 +216,11 @@ static void kill_and_resume(float ema)
     o.max_steps = 300;
     o.checkpoint_every = 20;
     o.ema = ema;
+    o.keep_best = keep_best;
+    if (keep_best) {
+        o.valid_fraction = 0.25;
+        o.eval_every = 20;
+    }
     assert_int_equal(train_run(&o), ROJ_OK);
 
     /* The same run in a child killed with SIGKILL after its first
@@ -234,6 +239,11 @@ static void kill_and_resume(float ema)
             c.max_steps = 300;
             c.checkpoint_every = 20;
             c.ema = ema;
+            c.keep_best = keep_best;
+            if (keep_best) {
+                c.valid_fraction = 0.25;
+                c.eval_every = 20;
+            }
             _exit(train_run(&c) == ROJ_OK ? 0 : 1);
         }
         struct stat sb;
@@ -250,6 +260,11 @@ static void kill_and_resume(float ema)
     o.max_steps = 300;
     o.checkpoint_every = 20;
     o.ema = ema;
+    o.keep_best = keep_best;
+    if (keep_best) {
+        o.valid_fraction = 0.25;
+        o.eval_every = 20;
+    }
     o.resume = true;
     assert_int_equal(train_run(&o), ROJ_OK);
 
@@ -272,7 +287,7 @@ static void kill_and_resume(float ema)
 static void test_kill_and_resume(void **state)
 {
     (void)state;
-    kill_and_resume(0.0f);
+    kill_and_resume(0.0f, false);
 }
 
 /* The moving average is what gets written: other weights than the last
@@ -286,7 +301,7 @@ static void test_ema_kill_and_resume(void **state)
     tiny_opts(&o, data, tmp(4, "last.gguf"));
     o.max_steps = 300;
     assert_int_equal(train_run(&o), ROJ_OK);
-    kill_and_resume(0.95f);
+    kill_and_resume(0.95f, false);
     size_t na, nb;
     void *a = tensor_bytes(tmp(4, "last.gguf"), "blk.0.attn_q.weight", &na);
     void *b = tensor_bytes(tmp(1, "ref.gguf"), "blk.0.attn_q.weight", &nb);
@@ -294,6 +309,74 @@ static void test_ema_kill_and_resume(void **state)
     assert_true(memcmp(a, b, na) != 0);
     free(a);
     free(b);
+}
+
+/* Accuracy of each validation pass in a metrics file, in order. */
+static int valid_accuracies(const char *path, double *acc, int cap)
+{
+    char *text = test_read_file(path, NULL);
+    int n = 0;
+    for (char *p = text; (p = strstr(p, "\"kind\":\"valid\"")) != NULL;
+         p++) {
+        char *a = strstr(p, "\"accuracy\":");
+        assert_non_null(a);
+        assert_true(n < cap);
+        acc[n++] = strtod(a + strlen("\"accuracy\":"), NULL);
+    }
+    free(text);
+    return n;
+}
+
+/* --keep-best writes the weights of the best validation pass (the first
+ * of equals) and its score, and resumes like any run. */
+static void test_keep_best(void **state)
+{
+    (void)state;
+    const char *data = tmp(0, "best.csv");
+    write_classify_csv(data);
+    train_opts o;
+    tiny_opts(&o, data, tmp(1, "best.gguf"));
+    o.max_steps = 200;
+    o.lr = 2e-2f;
+    o.valid_fraction = 0.25;
+    o.eval_every = 10;
+    o.keep_best = true;
+    o.metrics_path = tmp(2, "best.jsonl");
+    assert_int_equal(train_run(&o), ROJ_OK);
+    tiny_opts(&o, data, tmp(3, "last.gguf"));
+    o.max_steps = 200;
+    o.lr = 2e-2f;
+    o.valid_fraction = 0.25;
+    o.eval_every = 10;
+    assert_int_equal(train_run(&o), ROJ_OK);
+
+    double acc[64];
+    int n = valid_accuracies(tmp(2, "best.jsonl"), acc, 64);
+    assert_int_equal(n, 20);
+    int first_best = 0;
+    for (int i = 1; i < n; i++)
+        if ((float)acc[i] > (float)acc[first_best])
+            first_best = i;
+    gguf_file *f;
+    float written = -1.0f;
+    assert_int_equal(gguf_open(tmp(1, "best.gguf"), &f), ROJ_OK);
+    assert_int_equal(gguf_get_f32(f, "roj.valid.accuracy", &written), ROJ_OK);
+    gguf_close(f);
+    assert_float_equal(written, (float)acc[first_best], 0.0f);
+
+    size_t na, nb;
+    void *a = tensor_bytes(tmp(1, "best.gguf"), "blk.0.attn_q.weight", &na);
+    void *b = tensor_bytes(tmp(3, "last.gguf"), "blk.0.attn_q.weight", &nb);
+    assert_int_equal(na, nb);
+    printf("  validation passes %d, best first at %d\n", n, first_best + 1);
+    if (first_best == n - 1)
+        assert_memory_equal(a, b, na);
+    else
+        assert_true(memcmp(a, b, na) != 0);
+    free(a);
+    free(b);
+
+    kill_and_resume(0.0f, true);
 }
 
 static void test_resume_other_options(void **state)
@@ -536,6 +619,7 @@ int main(void)
         cmocka_unit_test(test_overfit_and_reload),
         cmocka_unit_test(test_kill_and_resume),
         cmocka_unit_test(test_ema_kill_and_resume),
+        cmocka_unit_test(test_keep_best),
         cmocka_unit_test(test_resume_other_options),
         cmocka_unit_test(test_bad_data),
         cmocka_unit_test(test_extract_and_lora),

@@ -157,6 +157,9 @@ int cmd_train(int argc, char **argv)
          "final learning rate as a share of the peak (0.1)"},
         {NULL, "--weight-decay", CLI_FLOAT, &o.weight_decay, "F",
          "AdamW weight decay (0.1)"},
+        {NULL, "--keep-best", CLI_FLAG, &o.keep_best, NULL,
+         "write the weights that scored best at a validation pass, not the "
+         "last ones"},
         {NULL, "--ema", CLI_FLOAT, &o.ema, "D",
          "validate and write a moving average of the weights with this "
          "decay per step, 0 .. 0.9999 (0: the last weights)"},

@@ -55,6 +55,10 @@ roj_status tloop_save(tloop *L, const char *path)
         !(st = add_vec(w, "ckpt.mom", L->mom, L->m->n_params)) &&
         !(st = add_vec(w, "ckpt.vel", L->vel, L->m->n_params)) &&
         !(L->ema && (st = add_vec(w, "ckpt.ema", L->ema, L->m->n_params))) &&
+        !(L->best && L->have_best &&
+          ((st = add_vec(w, "ckpt.best", L->best, L->m->n_params)) ||
+           (st = gguf_writer_set_f32(w, "roj.ckpt.best_valid_loss",
+                                     (float)L->best_valid_loss)))) &&
         !(st = add_vec(w, "ckpt.hist_loss", L->hist_loss, p->step)) &&
         !(st = add_vec(w, "ckpt.ev_step", L->ev_step, L->n_ev)) &&
         !(st = add_vec(w, "ckpt.ev_loss", L->ev_loss, L->n_ev)) &&
@@ -225,6 +229,14 @@ roj_status tloop_load(tloop *L, const char *path)
          (st = get_vec(f, "ckpt.ev_acc", L->ev_acc, n_ev))))
         goto done;
     L->n_ev = have_ev ? n_ev : 0;
+    L->have_best = have_ev;
+    if (L->best && have_ev) {
+        float bloss = 0.0f;
+        if ((st = get_vec(f, "ckpt.best", L->best, L->m->n_params)) ||
+            (st = gguf_get_f32(f, "roj.ckpt.best_valid_loss", &bloss)))
+            goto done;
+        L->best_valid_loss = bloss;
+    }
     L->pos = p;
     L->best_valid_acc = best;
     L->last_valid_acc = lacc;

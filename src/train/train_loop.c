@@ -340,13 +340,25 @@ static roj_status evaluate(tloop *L)
     if (L->ema)
         ema_swap(L);
     roj_status st = tloop_validate(L, L->valid, &loss, &acc);
+    /* Compared as the checkpoint stores them (float), so a resumed run
+     * keeps the same weights as one that was never stopped. */
+    const bool better = !st && L->valid && L->valid->n &&
+                        (!L->have_best ||
+                         (float)acc > (float)L->best_valid_acc);
+    if (better) {
+        if (L->best)
+            memcpy(L->best, L->m->params,
+                   (size_t)L->m->n_params * sizeof(float));
+        L->have_best = true;
+        L->best_valid_loss = loss;
+    }
     if (L->ema)
         ema_swap(L);
     if (st || !L->valid || !L->valid->n)
         return st;
     L->last_valid_acc = acc;
     L->last_valid_loss = loss;
-    if (acc > L->best_valid_acc)
+    if (better)
         L->best_valid_acc = acc;
     if ((st = metrics_line(L, "valid", loss, acc, 0)))
         return st;

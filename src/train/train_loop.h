@@ -34,6 +34,11 @@ typedef struct tloop {
     optim_cfg opt;
     float *mom, *vel;
     float *ema;                    /* moving average of params, or NULL */
+    float *best;                   /* --keep-best: the weights validated
+                                      best so far, or NULL */
+    bool have_best;                /* a validation pass ran (and best, if
+                                      kept, holds its best weights) */
+    double best_valid_loss;        /* validation loss of best */
     tloop_pos pos;
     /* history for the loss curve: per step train loss; per evaluation
      * the step, validation loss and accuracy */

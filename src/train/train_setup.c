@@ -384,7 +384,7 @@ static void run_digest(tsetup *s, char out[65], char *opts, size_t cap)
                      "minlr=%.9g\037warm=%lld\037ep=%d\037steps=%lld\037"
                      "bt=%d\037acc=%d\037seed=%llu\037"
                      "lora=%d,%.9g,%u\037base=%s\037valid=%s,%.9g\037"
-                     "tmpl=%s\037ctx=%s\037ntr=%zu\037ema=%.9g",
+                     "tmpl=%s\037ctx=%s\037ntr=%zu\037ema=%.9g\037best=%d",
                      data_hex, (int)o->task, h->n_vocab, h->n_embd,
                      h->n_layer, h->n_head, h->n_head_kv, h->n_ff, h->n_ctx,
                      (int)h->tied, (double)o->lm_weight,
@@ -399,7 +399,7 @@ static void run_digest(tsetup *s, char out[65], char *opts, size_t cap)
                      o->valid_path ? o->valid_path : "-", o->valid_fraction,
                      train_template_of(o),
                      o->data.context_column ? o->data.context_column : "-",
-                     s->n_tr, (double)o->ema);
+                     s->n_tr, (double)o->ema, (int)o->keep_best);
     uint8_t d[32];
     sha256(buf, (size_t)n, d);
     hex(out, d, 32);
@@ -647,6 +647,7 @@ static void setup_free(tsetup *s)
     free(s->L.mom);
     free(s->L.vel);
     free(s->L.ema);
+    free(s->L.best);
     free(s->L.hist_loss);
     free(s->L.ev_step);
     free(s->L.ev_loss);
@@ -680,6 +681,12 @@ static roj_status prepare_loop(tsetup *s)
             return roj_error(ROJ_ERR_NOMEM, "out of memory for the moving "
                              "average of the weights");
         memcpy(L->ema, s->m->params, (size_t)s->m->n_params * sizeof(float));
+    }
+    if (o->keep_best && s->n_va) {
+        L->best = malloc((size_t)s->m->n_params * sizeof(float));
+        if (!L->best)
+            return roj_error(ROJ_ERR_NOMEM, "out of memory for the best "
+                             "validated weights");
     }
     const int64_t per_epoch = tloop_steps_per_epoch(L);
     L->pos.total_steps = o->max_steps > 0 ? o->max_steps
@@ -838,6 +845,11 @@ roj_status train_run(const train_opts *o)
         st = tloop_run(&s.L);
     if (!st && s.L.ema)
         memcpy(s.m->params, s.L.ema, (size_t)s.m->n_params * sizeof(float));
+    if (!st && s.L.best && s.L.have_best) {
+        memcpy(s.m->params, s.L.best, (size_t)s.m->n_params * sizeof(float));
+        s.L.last_valid_acc = s.L.best_valid_acc;
+        s.L.last_valid_loss = s.L.best_valid_loss;
+    }
     if (!st)
         st = write_output(&s);
     if (!st) {
