@@ -83,6 +83,8 @@ static void tiny_opts(train_opts *o, const char *data, const char *out)
     o->lm_weight = 0.0f;
     o->dropout = 0.0f;
     o->augment = 0;
+    o->ema = 0.0f;
+    o->keep_best = 0;
     o->quiet = true;
     o->no_plot = true;
 }
@@ -379,6 +381,32 @@ static void test_keep_best(void **state)
     kill_and_resume(0.0f, true);
 }
 
+/* Classify keeps the best validated moving average by default; the other
+ * tasks write their last weights; given values stay. */
+static void test_task_defaults(void **state)
+{
+    (void)state;
+    train_opts o;
+    train_opts_default(&o);
+    o.task = TRAIN_CLASSIFY;
+    train_task_defaults(&o);
+    assert_float_equal(o.ema, 0.998f, 0.0f);
+    assert_int_equal(o.keep_best, 1);
+    assert_int_equal(o.epochs, 30);
+    train_opts_default(&o);
+    o.task = TRAIN_EXTRACT;
+    train_task_defaults(&o);
+    assert_float_equal(o.ema, 0.0f, 0.0f);
+    assert_int_equal(o.keep_best, 0);
+    train_opts_default(&o);
+    o.task = TRAIN_CLASSIFY;
+    o.ema = 0.0f;
+    o.keep_best = 0;
+    train_task_defaults(&o);
+    assert_float_equal(o.ema, 0.0f, 0.0f);
+    assert_int_equal(o.keep_best, 0);
+}
+
 static void test_resume_other_options(void **state)
 {
     (void)state;
@@ -620,6 +648,7 @@ int main(void)
         cmocka_unit_test(test_kill_and_resume),
         cmocka_unit_test(test_ema_kill_and_resume),
         cmocka_unit_test(test_keep_best),
+        cmocka_unit_test(test_task_defaults),
         cmocka_unit_test(test_resume_other_options),
         cmocka_unit_test(test_bad_data),
         cmocka_unit_test(test_extract_and_lora),

@@ -104,6 +104,7 @@ int cmd_train(int argc, char **argv)
                        .n_head_kv = -1, .n_ff = -1, .n_ctx = -1};
     float valid_fraction = (float)o.valid_fraction;
     bool no_plot = false;
+    bool keep_best = false, keep_last = false;
     cli_option opts[] = {
         {NULL, "--task", CLI_STRING, &task, "KIND",
          "classify, extract or generate (classify)"},
@@ -157,12 +158,16 @@ int cmd_train(int argc, char **argv)
          "final learning rate as a share of the peak (0.1)"},
         {NULL, "--weight-decay", CLI_FLOAT, &o.weight_decay, "F",
          "AdamW weight decay (0.1)"},
-        {NULL, "--keep-best", CLI_FLAG, &o.keep_best, NULL,
-         "write the weights that scored best at a validation pass, not the "
-         "last ones"},
+        {NULL, "--keep-best", CLI_FLAG, &keep_best, NULL,
+         "write the weights that scored best at a validation pass (classify "
+         "default)"},
+        {NULL, "--keep-last", CLI_FLAG, &keep_last, NULL,
+         "write the weights of the last step (extract and generate "
+         "default)"},
         {NULL, "--ema", CLI_FLOAT, &o.ema, "D",
          "validate and write a moving average of the weights with this "
-         "decay per step, 0 .. 0.9999 (0: the last weights)"},
+         "decay per step, 0 .. 0.9999; 0: the weights themselves (classify "
+         "0.998, else 0)"},
         {NULL, "--dropout", CLI_FLOAT, &o.dropout, "P",
          "residual dropout probability, 0 .. 0.9 (classify 0.1, extract "
          "0.05, generate 0)"},
@@ -259,6 +264,8 @@ int cmd_train(int argc, char **argv)
          "--dropout must be 0 .. 0.9"},
         {!(o.ema == -1.0f || (o.ema >= 0.0f && o.ema <= 0.9999f)),
          "--ema must be 0 .. 0.9999"},
+        {keep_best && keep_last, "--keep-best and --keep-last exclude each "
+         "other"},
         {!(o.lm_weight == -1.0f || o.lm_weight >= 0.0f),
          "--lm-weight must be >= 0"},
         {o.checkpoint_every < 0, "--checkpoint-every must be >= 0"},
@@ -318,6 +325,7 @@ int cmd_train(int argc, char **argv)
         o.data.n_label_set = n_labels;
     }
     o.no_plot = no_plot;
+    o.keep_best = keep_best ? 1 : keep_last ? 0 : -1;
     o.stop = &stop_flag;
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);

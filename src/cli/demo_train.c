@@ -85,13 +85,13 @@ static void cache_key(const train_opts *o, const char *data_hex,
     int len = snprintf(text, sizeof text,
                        "data=%s task=%d preset=%s vocab=%u steps=%lld "
                        "batch=%d augment=%d lr=%g seed=%llu valid=%g "
-                       "label=%s labels=%zu",
+                       "label=%s labels=%zu ema=%g best=%d defaults=2",
                        data_hex, (int)o->task, o->preset, o->vocab_size,
                        (long long)o->max_steps, (int)o->batch_tokens,
                        o->augment, (double)o->lr,
                        (unsigned long long)o->seed, o->valid_fraction,
                        o->data.label_column ? o->data.label_column : "-",
-                       o->data.n_label_set);
+                       o->data.n_label_set, (double)o->ema, o->keep_best);
     sha256(text, (size_t)len, digest);
     sha256_hex(digest, hex);
     memcpy(key, hex, 16);

@@ -57,6 +57,7 @@ void train_opts_default(train_opts *o)
     o->lm_weight = -1.0f;
     o->dropout = -1.0f;
     o->ema = -1.0f;
+    o->keep_best = -1;
     o->augment = -1;
     o->batch_tokens = 2048;
     o->accum = 1;
@@ -82,7 +83,11 @@ void train_task_defaults(train_opts *o)
         int epochs;
         float lm_weight, dropout;
         int augment;
-    } d[] = {{30, 0.5f, 0.1f, 0}, {4, 0.3f, 0.05f, 4}, {10, 0.0f, 0.0f, 0}};
+        float ema;
+        int keep_best;
+    } d[] = {{30, 0.5f, 0.1f, 0, 0.998f, 1},
+             {4, 0.3f, 0.05f, 4, 0.0f, 0},
+             {10, 0.0f, 0.0f, 0, 0.0f, 0}};
     const int t = (int)o->task;
     if (o->epochs <= 0)
         o->epochs = d[t].epochs;
@@ -93,7 +98,9 @@ void train_task_defaults(train_opts *o)
     if (o->augment < 0)
         o->augment = o->base_path ? 0 : d[t].augment;
     if (o->ema < 0)
-        o->ema = 0.0f;
+        o->ema = d[t].ema;
+    if (o->keep_best < 0)
+        o->keep_best = d[t].keep_best;
 }
 
 /* Everything train_run owns, freed in one place. */
@@ -399,7 +406,7 @@ static void run_digest(tsetup *s, char out[65], char *opts, size_t cap)
                      o->valid_path ? o->valid_path : "-", o->valid_fraction,
                      train_template_of(o),
                      o->data.context_column ? o->data.context_column : "-",
-                     s->n_tr, (double)o->ema, (int)o->keep_best);
+                     s->n_tr, (double)o->ema, o->keep_best);
     uint8_t d[32];
     sha256(buf, (size_t)n, d);
     hex(out, d, 32);

@@ -53,8 +53,9 @@ typedef struct train_opts {
     int accum;                     /* micro-batches per step */
     float lr, min_lr_frac, weight_decay, clip;
     float dropout;                 /* residual dropout probability */
-    bool keep_best;                /* write the weights that scored best on
-                                      the validation set, not the last */
+    int keep_best;                 /* 1: write the weights that scored best
+                                      on the validation set, not the last;
+                                      0: the last; -1: the task's default */
     float ema;                     /* decay per step of the moving average
                                       of the weights that is validated and
                                       written; 0 = off (the last weights) */
