@@ -642,6 +642,40 @@ static void agent_poison_fails_at_max(void **state)
 
 /* ---- setup ---- */
 
+/* A task from a submitter with another swarm file goes back to the
+ * queue unrun, and the agent stops at once. Runs last: the returned
+ * message would stop every later agent too. */
+static void agent_skips_other_swarm_task(void **state)
+{
+    (void)state;
+    pid_t pid = start_agent("a11", swarm_path);
+    agent_wait_ready("a11");
+    char subject[NPROTO_NAME_MAX];
+    nproto_task_subject(&names, "topic", subject, sizeof subject);
+    const char *run = "00000000000000ab";
+    const char *task = "{\"run\": \"00000000000000ab\", \"job\": 1, "
+                       "\"key\": \"v\", \"skill\": \"topic\", "
+                       "\"seed\": \"1\", \"swarm\": \"0000000000000000"
+                       "000000000000000000000000000000000000000000000000\", "
+                       "\"in\": {\"text\": \"my invoice\"}}";
+    assert_int_equal(natsx_publish(conn, subject, task, strlen(task),
+                                   "other-swarm-1", 5000, NULL, NULL),
+                     ROJ_OK);
+    assert_int_equal(wait_exit(pid, 10000), 1);
+
+    char rkey[NPROTO_NAME_MAX];
+    result_key(run, 1, "v", rkey, sizeof rkey);
+    char *got = kv_read(results, rkey, NULL);
+    assert_null(got);
+    char log[700];
+    log_path_of("a11", log, sizeof log);
+    char *text = test_read_file(log, NULL);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "is not the version of the tasks"));
+    assert_non_null(strstr(text, "0000000000000000..."));
+    free(text);
+}
+
 static int kill_agents(void **state)
 {
     (void)state;
@@ -725,6 +759,8 @@ int main(void)
                                   kill_agents),
         cmocka_unit_test_teardown(agent_hung_redelivered, kill_agents),
         cmocka_unit_test_teardown(agent_poison_fails_at_max, kill_agents),
+        cmocka_unit_test_teardown(agent_skips_other_swarm_task,
+                                  kill_agents),
     };
     int rc = test_run_group(tests, group_setup, group_teardown);
     natsx_library_close(2000);

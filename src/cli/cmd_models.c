@@ -97,11 +97,14 @@ static int files_push(const swarm_file_list *list, const nmodels_bucket *b)
         if (nmodels_push(b, f->path, cli_models_progress, &progress, &p) !=
             ROJ_OK)
             return cli_runtime_error("models push", f->field);
-        char size[32];
+        char size[32], reused[64] = "";
         cli_format_size(p.size, size, sizeof size);
-        printf("%s  %s  %s  %s (%s, %llu chunks)\n", p.sha256, f->field,
+        if (p.reused > 0)
+            snprintf(reused, sizeof reused, ", %llu kept from an earlier "
+                     "push", (unsigned long long)p.reused);
+        printf("%s  %s  %s  %s (%s, %llu chunks%s)\n", p.sha256, f->field,
                f->path, p.skipped ? "already stored" : "pushed", size,
-               (unsigned long long)p.chunks);
+               (unsigned long long)p.chunks, reused);
         if (f->sha256 == NULL)
             fprintf(stderr, "roj models push: %s has no sha256 in the "
                     "swarm file; add sha256: %s so that agents can fetch "

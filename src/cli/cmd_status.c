@@ -60,12 +60,14 @@ static bool swarm_name_read(const char *path, char *buf, size_t size)
 }
 
 /* Reads every key of bucket (prefix: keys starting with it) as JSON
- * into the array out. Returns false after printing an error. */
+ * into the array out, and sets *exists to whether the bucket exists.
+ * Returns false after printing an error. */
 static bool bucket_read(natsx_conn *c, const char *bucket,
-                        const char *prefix, cJSON *out)
+                        const char *prefix, cJSON *out, bool *exists)
 {
     kvStore *kv = NULL;
     natsStatus s = js_KeyValue(&kv, natsx_jetstream(c), bucket);
+    *exists = s != NATS_NOT_FOUND;
     if (s == NATS_NOT_FOUND)
         return true;
     if (s != NATS_OK) {
@@ -130,9 +132,9 @@ static void agents_print(const char *swarm, const cJSON *agents)
 {
     printf("agents of swarm %s: %d\n", swarm, cJSON_GetArraySize(agents));
     if (cJSON_GetArraySize(agents) > 0)
-        printf("  %-24s %-16s %7s %5s %7s %7s %7s %5s %8s %-8s %s\n  %s\n",
+        printf("  %-24s %-16s %7s %5s %7s %7s %7s %5s %8s %-8s %s\n",
                "NAME", "HOST", "PID", "BUSY", "DONE", "FAILED", "REDELIV",
-               "AGE_S", "VERSION", "SWARM", "SKILLS", "");
+               "AGE_S", "VERSION", "SWARM", "SKILLS");
     const cJSON *a;
     cJSON_ArrayForEach(a, agents) {
         printf("  %-24s %-16s %7.0f %5.0f %7.0f %7.0f %7.0f %5.1f %8s "
@@ -242,8 +244,16 @@ int cmd_status(int argc, char **argv)
     cJSON_AddStringToObject(doc, "swarm", names.swarm);
     cJSON *agents = cJSON_AddArrayToObject(doc, "agents");
     cJSON *runs = cJSON_AddArrayToObject(doc, "runs");
-    bool ok = bucket_read(c, names.agents, NULL, agents) &&
-              bucket_read(c, names.meta, "run.", runs);
+    bool agents_exist = false, meta_exists = false;
+    bool ok = bucket_read(c, names.agents, NULL, agents, &agents_exist) &&
+              bucket_read(c, names.meta, "run.", runs, &meta_exists);
+    char url[256];
+    if (ok && !agents_exist && !meta_exists)
+        fprintf(stderr, "roj status: no swarm named %s on %s (no bucket %s "
+                "or %s); check the name, which is the swarm file's name: "
+                "line, or start roj agent or roj run --nats first\n",
+                names.swarm, natsx_connected_url(c, url, sizeof url),
+                names.agents, names.meta);
     natsx_close(c);
     natsx_library_close(2000);
     if (ok) {

@@ -483,6 +483,29 @@ static bool item_triage(agent *a, size_t skill, item *it)
         answer_term(a, it);
         return false;
     }
+    /* A task of another swarm file version goes back to the queue
+     * before it runs: the heartbeat finds a changed file only up to a
+     * second later, and results of the old file would be recorded for
+     * the new run. Older submitters send no "swarm" field. */
+    const cJSON *swarm = cJSON_GetObjectItemCaseSensitive(it->doc, "swarm");
+    if (cJSON_IsString(swarm) &&
+        strcmp(swarm->valuestring, a->cfg->swarm_sha256) != 0) {
+        answer_nak(a, it);
+        pthread_mutex_lock(&a->mu);
+        if (!a->stopping) {
+            a->stopping = true;
+            roj_error(ROJ_ERR_INVALID_ARG, "swarm file %s (sha256 %.16s...) "
+                      "is not the version of the tasks it receives (sha256 "
+                      "%.16s...): start the agent with the swarm file that "
+                      "roj run uses", a->cfg->swarm_path,
+                      a->cfg->swarm_sha256, swarm->valuestring);
+            a->version_error = strdup(roj_last_error());
+            log_error("agent %s: the swarm file changed on the cluster; "
+                      "stopping: %s", a->name, roj_last_error());
+        }
+        pthread_mutex_unlock(&a->mu);
+        return false;
+    }
     /* Only a redelivery looks for a recorded result first. On a first
      * delivery the record's create-if-absent still keeps one result, so
      * the rare duplicate copy costs a recomputation, while every other

@@ -24,7 +24,9 @@
  * Task message (JSON), published with message id RUN.JOB.KEY so that a
  * second publish of the same subtask is dropped by the stream:
  *   {"run": RUN, "job": JOB, "key": "topic#1", "skill": "topic",
- *    "seed": "1234", "in": {"text": "..."}}
+ *    "seed": "1234", "swarm": SWARM_SHA256, "in": {"text": "..."}}
+ * An agent whose swarm file has another sha256 returns the message to
+ * the queue without running it and stops.
  *
  * Result record, key RUN.JOB.ENCODED_KEY in roj_N_results, written with
  * create-if-absent so that a redelivered or duplicated message records

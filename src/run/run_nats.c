@@ -39,10 +39,12 @@ typedef struct nats_run {
     natsx_watch *watch;
     nproto_names names;
     char run_id[17];
+    char swarm_sha[SHA256_HEX_SIZE];  /* sent in every task message */
     out_map out;
     cache_map failed;  /* failure records of earlier runs, by JOB\x1fKEY */
     double last_status_ms;
     uint64_t agents_seen;
+    bool agents_counted;  /* true once agents_seen is a count read from NATS */
 } nats_run;
 
 static uint64_t hash_key(const char *s)
@@ -244,7 +246,8 @@ static char *task_payload(const nats_run *n, const sub *s)
               cJSON_AddStringToObject(t, "key", s->key) &&
               cJSON_AddStringToObject(
                   t, "skill", n->r->swarm->skills[s->skill].name) &&
-              cJSON_AddStringToObject(t, "seed", seed);
+              cJSON_AddStringToObject(t, "seed", seed) &&
+              cJSON_AddStringToObject(t, "swarm", n->swarm_sha);
     for (size_t f = 0; ok && f < s->n_fields; f++)
         ok = cJSON_AddStringToObject(in, s->names[f], s->values[f]) != NULL;
     char *text = ok ? cJSON_PrintUnformatted(t) : NULL;
@@ -322,6 +325,11 @@ static roj_status publish_queued(nats_run *n)
  * failed. */
 static roj_status check_stale(nats_run *n, double now)
 {
+    /* One log line per pass, because a run without agents republishes
+     * every subtask at once. */
+    size_t republished = 0;
+    char first[NPROTO_NAME_MAX + 48] = "";
+    roj_status st = ROJ_OK;
     for (size_t i = 0; i < n->out.cap; i++) {
         sub *s = n->out.subs[i];
         if (!s || now - s->queued_at < STALE_MS)
@@ -341,12 +349,11 @@ static roj_status check_stale(nats_run *n, double now)
             s->attempts = 1;
             s->queued_at = now;
             n->r->sum->reassigned++;
-            run_log(n->r, "subtask %s of job %" PRIu64 " has no result after "
-                    "%.0f s; publishing it again", s->key, s->job->index,
-                    STALE_MS / 1e3);
-            roj_status st = publish_sub(n, s, 1);
-            if (st)
-                return st;
+            if (republished++ == 0)
+                snprintf(first, sizeof first, "subtask %s of job %" PRIu64,
+                         s->key, s->job->index);
+            if ((st = publish_sub(n, s, 1)) != ROJ_OK)
+                break;
             continue;
         }
         char *k = strdup(n->out.keys[i]);
@@ -361,7 +368,11 @@ static roj_status check_stale(nats_run *n, double now)
         run_sub_release(s);
         i = (size_t)-1;
     }
-    return ROJ_OK;
+    if (republished > 0)
+        run_log(n->r, "%zu subtasks (the first: %s) have no result after "
+                "%.0f s; publishing them again", republished, first,
+                STALE_MS / 1e3);
+    return st;
 }
 
 /* ---- status ---- */
@@ -376,7 +387,17 @@ static void write_status(nats_run *n, bool force)
     char **keys = NULL;
     size_t nk = 0;
     if (natsx_kv_keys(n->agents, NULL, &keys, &nk) == ROJ_OK) {
+        /* Without this line a run whose agents all stopped (a changed
+         * swarm file, kill -9) waits and logs nothing about why. */
+        if (n->agents_seen > 0 && nk == 0 && !run_jobs_all_done(r))
+            run_log(r, "no roj agent is registered for swarm %s any more; "
+                    "jobs wait until agents start (roj agent %s --nats "
+                    "URL, roj status)", n->names.swarm, r->o->swarm_path);
+        else if (n->agents_seen == 0 && nk > 0 && n->agents_counted)
+            run_log(r, "roj agents registered for swarm %s again: %zu",
+                    n->names.swarm, nk);
         n->agents_seen = nk;
+        n->agents_counted = true;
         natsx_keys_free(keys, nk);
     }
     cJSON *st = cJSON_CreateObject();
@@ -438,19 +459,18 @@ static roj_status nats_start(nats_run *n)
         st = nproto_setup(n->conn, r->swarm, &n->names,
                           o->nats_replicas > 0 ? o->nats_replicas : 1,
                           &n->results, &n->agents, &n->meta);
-    char swarm_sha[SHA256_HEX_SIZE];
     if (st == ROJ_OK)
-        st = sha256_file(o->swarm_path, swarm_sha);
+        st = sha256_file(o->swarm_path, n->swarm_sha);
     if (st == ROJ_OK)
         for (int i = 0; retry_io(r, i, &st); i++)
-            st = nproto_check_swarm(n->meta, o->swarm_path, swarm_sha,
+            st = nproto_check_swarm(n->meta, o->swarm_path, n->swarm_sha,
                                     true);
     if (st)
         return st;
     char input_sha[SHA256_HEX_SIZE];
     if ((st = sha256_file(o->input_path, input_sha)) != ROJ_OK)
         return st;
-    nproto_run_id(swarm_sha, input_sha, r->pipe->name, n->run_id);
+    nproto_run_id(n->swarm_sha, input_sha, r->pipe->name, n->run_id);
     memcpy(r->sum->run_id, n->run_id, sizeof n->run_id);
     char pattern[64];
     snprintf(pattern, sizeof pattern, "%s.>", n->run_id);
