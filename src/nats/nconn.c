@@ -14,12 +14,17 @@
 #include "nats/natsx_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -393,6 +398,73 @@ static bool tls_configured(const natsx_options *opt)
            option_or_env(opt->tls_key_file, "ROJ_NATS_TLS_KEY", no_env);
 }
 
+/* Whether a TCP connection to host:port of url ("scheme://[user@]host:port")
+ * opens within wait_ms. */
+static bool tcp_reachable(const char *url, int wait_ms)
+{
+    char host[256], port[16] = "4222";
+    const char *p = strstr(url, "://");
+    p = p ? p + 3 : url;
+    const char *at = strchr(p, '@');
+    if (at)
+        p = at + 1;
+    size_t len = strcspn(p, ":/");
+    if (len == 0 || len >= sizeof host)
+        return false;
+    memcpy(host, p, len);
+    host[len] = '\0';
+    if (p[len] == ':') {
+        size_t plen = strcspn(p + len + 1, "/");
+        if (plen == 0 || plen >= sizeof port)
+            return false;
+        memcpy(port, p + len + 1, plen);
+        port[plen] = '\0';
+    }
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+    if (getaddrinfo(host, port, &hints, &res) != 0)
+        return false;
+    bool ok = false;
+    for (struct addrinfo *ai = res; ai && !ok; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+                        SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0)
+            continue;
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+            ok = true;
+        } else if (errno == EINPROGRESS) {
+            struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+            int err = 0;
+            socklen_t elen = sizeof err;
+            ok = poll(&pfd, 1, wait_ms) == 1 &&
+                 getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) == 0 &&
+                 err == 0;
+        }
+        close(fd);
+    }
+    freeaddrinfo(res);
+    return ok;
+}
+
+/* Whether any server of the comma-separated list accepts a TCP
+ * connection. */
+static bool any_reachable(const char *urls)
+{
+    char one[512];
+    for (const char *p = urls; *p;) {
+        size_t len = strcspn(p, ",");
+        if (len > 0 && len < sizeof one) {
+            memcpy(one, p, len);
+            one[len] = '\0';
+            if (tcp_reachable(one, 1000))
+                return true;
+        }
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return false;
+}
+
 /* Turns a failed natsConnection_Connect into a message for the user. */
 static roj_status connect_error(natsStatus s, const char *shown,
                                 uint32_t timeout_ms,
@@ -417,7 +489,12 @@ static roj_status connect_error(natsStatus s, const char *shown,
      * client's side of the handshake is done, so a missing or untrusted
      * one shows in nats.c 3.4.1 as NATS_PROTOCOL_ERROR "Expected 'PONG',
      * got ''" when nats-server (2.9.10) closes the connection. */
-    if (tls_configured(opt) && s == NATS_PROTOCOL_ERROR)
+    /* Depending on timing the same close can also show as an I/O error;
+     * then a server that still accepts TCP connections is the sign. */
+    if (tls_configured(opt) &&
+        (s == NATS_PROTOCOL_ERROR ||
+         ((s == NATS_NO_SERVER || s == NATS_IO_ERROR) &&
+          any_reachable(opt->urls))))
         return natsx_fail(ROJ_ERR_IO, s, 0, "nats: %s closed the TLS "
                           "connection before the first PONG, as nats-server "
                           "does when it rejects the client certificate or "
