@@ -246,6 +246,20 @@ static roj_status keys_by_scan(natsx_kv *kv, const char *prefix,
     return st;
 }
 
+/* Sorts a listing that succeeded; frees one that failed. Returns st. */
+static roj_status keys_finish(roj_status st, char ***keys, size_t *n)
+{
+    if (st != ROJ_OK) {
+        natsx_keys_free(*keys, *n);
+        *keys = NULL;
+        *n = 0;
+        return st;
+    }
+    if (*n > 1)
+        qsort(*keys, *n, sizeof **keys, compare_keys);
+    return ROJ_OK;
+}
+
 roj_status natsx_kv_keys(natsx_kv *kv, const char *prefix, char ***keys,
                          size_t *n)
 {
@@ -265,15 +279,7 @@ roj_status natsx_kv_keys(natsx_kv *kv, const char *prefix, char ***keys,
     } else {
         st = keys_by_scan(kv, prefix, keys, n, &cap);
     }
-    if (st != ROJ_OK) {
-        natsx_keys_free(*keys, *n);
-        *keys = NULL;
-        *n = 0;
-        return st;
-    }
-    if (*n > 1)
-        qsort(*keys, *n, sizeof **keys, compare_keys);
-    return ROJ_OK;
+    return keys_finish(st, keys, n);
 }
 
 roj_status natsx_kv_keys_matching(natsx_kv *kv, const char *filter,
@@ -282,16 +288,7 @@ roj_status natsx_kv_keys_matching(natsx_kv *kv, const char *filter,
     size_t cap = 0;
     *keys = NULL;
     *n = 0;
-    roj_status st = keys_by_subject(kv, filter, keys, n, &cap);
-    if (st != ROJ_OK) {
-        natsx_keys_free(*keys, *n);
-        *keys = NULL;
-        *n = 0;
-        return st;
-    }
-    if (*n > 1)
-        qsort(*keys, *n, sizeof **keys, compare_keys);
-    return ROJ_OK;
+    return keys_finish(keys_by_subject(kv, filter, keys, n, &cap), keys, n);
 }
 
 /* ---- Watching ---- */
