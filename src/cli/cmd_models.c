@@ -4,6 +4,7 @@
  * (list). Agents fetch missing files from there (src/run/nats_models.h).
  */
 #define _GNU_SOURCE
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +114,19 @@ static int files_push(const swarm_file_list *list, const nmodels_bucket *b)
     return CLI_EXIT_OK;
 }
 
+/* Ctrl-C during a push: the chunks stored so far stay (each key holds a
+ * whole chunk or nothing), so the user learns that the same command
+ * continues from them. Only async-signal-safe calls. */
+static void on_push_interrupt(int sig)
+{
+    static const char msg[] =
+        "\nroj models push: interrupted; the chunks stored so far are kept "
+        "and the same command sends the rest\n";
+    ssize_t ignored = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)ignored;
+    _exit(128 + sig);
+}
+
 static int models_push(int argc, char **argv)
 {
     const char *urls = NULL;
@@ -155,6 +169,10 @@ static int models_push(int argc, char **argv)
         return rc;
     }
     roj_log_set(NULL, NULL, ROJ_LOG_WARN);
+    struct sigaction sa = {.sa_handler = on_push_interrupt};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 
     const char *path = positional.items[0];
     swarm_file_list *list = NULL;
