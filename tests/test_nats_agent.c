@@ -448,6 +448,14 @@ static void agent_status_lists_agent(void **state)
     assert_non_null(strstr(out, "00000000000000b3 triage: 3/10 jobs done, "
                                 "1 failed; pending: topic 2, reply 5"));
     free(out);
+
+    /* A name with no buckets is said to be unknown, not shown as idle. */
+    const char *unknown_args[] = {"status", "--nats", server.url, "--swarm",
+                                  "nosuch", NULL};
+    assert_int_equal(wait_exit(start_roj(unknown_args, log), 15000), 0);
+    out = test_read_file(log, NULL);
+    assert_non_null(strstr(out, "no swarm named nosuch"));
+    free(out);
     agent_stop(pid);
 }
 
