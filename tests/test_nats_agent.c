@@ -449,7 +449,7 @@ static void agent_status_lists_agent(void **state)
                                 "1 failed; pending: topic 2, reply 5"));
     free(out);
 
-    /* A name with no buckets is said to be unknown, not shown as idle. */
+    /* A name without buckets is reported as unknown, not shown as idle. */
     const char *unknown_args[] = {"status", "--nats", server.url, "--swarm",
                                   "nosuch", NULL};
     assert_int_equal(wait_exit(start_roj(unknown_args, log), 15000), 0);

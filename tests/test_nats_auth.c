@@ -456,19 +456,27 @@ static void tls_env_connects(void **state)
         fail_msg("connect with ROJ_NATS_TLS_*: %s", roj_last_error());
 }
 
+/* Connects with opt and expects ROJ_ERR_IO with a message that contains
+ * both words and the server's URL. */
+static void expect_tls_error(const natsx_options *opt, const char *word1,
+                             const char *word2)
+{
+    roj_status st = connect_and_use(opt);
+    assert_int_equal(st, ROJ_ERR_IO);
+    const char *msg = roj_last_error();
+    if (!strstr(msg, word1) || !strstr(msg, word2))
+        fail_msg("expected an error with '%s' and '%s', got: %s", word1,
+                 word2, msg);
+    assert_non_null(strstr(msg, own_server.url));
+}
+
 static void tls_without_ca_fails(void **state)
 {
     (void)state;
     start_tls_server(&own_server);
     natsx_options opt = tls_options(own_server.url);
     opt.tls_ca_file = NULL;
-
-    roj_status st = connect_and_use(&opt);
-    assert_int_equal(st, ROJ_ERR_IO);
-    const char *msg = roj_last_error();
-    if (!strstr(msg, "TLS") || !strstr(msg, "certificate"))
-        fail_msg("expected a TLS certificate error, got: %s", msg);
-    assert_non_null(strstr(msg, own_server.url));
+    expect_tls_error(&opt, "TLS", "certificate");
 }
 
 static void tls_wrong_ca_fails(void **state)
@@ -477,13 +485,7 @@ static void tls_wrong_ca_fails(void **state)
     start_tls_server(&own_server);
     natsx_options opt = tls_options(own_server.url);
     opt.tls_ca_file = tls.other_ca;
-
-    roj_status st = connect_and_use(&opt);
-    assert_int_equal(st, ROJ_ERR_IO);
-    const char *msg = roj_last_error();
-    if (!strstr(msg, "TLS") || !strstr(msg, "certificate"))
-        fail_msg("expected a TLS certificate error, got: %s", msg);
-    assert_non_null(strstr(msg, own_server.url));
+    expect_tls_error(&opt, "TLS", "certificate");
 }
 
 static void tls_client_cert_rejected(void **state)
@@ -495,22 +497,12 @@ static void tls_client_cert_rejected(void **state)
     /* No client certificate: the server requires one (verify: true). */
     opt.tls_cert_file = NULL;
     opt.tls_key_file = NULL;
-    roj_status st = connect_and_use(&opt);
-    assert_int_equal(st, ROJ_ERR_IO);
-    const char *msg = roj_last_error();
-    if (!strstr(msg, "rejects the client certificate"))
-        fail_msg("expected a client certificate error, got: %s", msg);
-    assert_non_null(strstr(msg, own_server.url));
+    expect_tls_error(&opt, "TLS", "rejects the client certificate");
 
     /* A client certificate from a CA the server does not trust. */
     opt.tls_cert_file = tls.other_cert;
     opt.tls_key_file = tls.other_key;
-    st = connect_and_use(&opt);
-    assert_int_equal(st, ROJ_ERR_IO);
-    msg = roj_last_error();
-    if (!strstr(msg, "rejects the client certificate"))
-        fail_msg("expected a client certificate error, got: %s", msg);
-    assert_non_null(strstr(msg, own_server.url));
+    expect_tls_error(&opt, "TLS", "rejects the client certificate");
 }
 
 static void tls_cli_status(void **state)

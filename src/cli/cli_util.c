@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "nats/natsx.h"
 #include "roj/roj.h"
 
 /* ------------------------------------------------------------------ */
@@ -672,4 +673,28 @@ void cli_progress_update(cli_progress *p, uint64_t done)
 void cli_progress_finish(cli_progress *p)
 {
     progress_draw(p, p->total, true);
+}
+
+void cli_nats_auth_options(struct natsx_options *nats, cli_option *out)
+{
+    const cli_option auth[CLI_NATS_AUTH_OPTIONS] = {
+        {NULL, "--user", CLI_STRING, &nats->user, "USER",
+         "user name (default: $ROJ_NATS_USER)"},
+        {NULL, "--password", CLI_STRING, &nats->password, "PASSWORD",
+         "password (default: $ROJ_NATS_PASSWORD)"},
+        {NULL, "--token", CLI_STRING, &nats->token, "TOKEN",
+         "authentication token (default: $ROJ_NATS_TOKEN)"},
+        {NULL, "--creds", CLI_STRING, &nats->creds_file, "FILE",
+         "user JWT and seed file (default: $ROJ_NATS_CREDS)"},
+        {NULL, "--nkey", CLI_STRING, &nats->nkey_file, "FILE",
+         "NKey seed file (default: $ROJ_NATS_NKEY)"},
+        {NULL, "--tls-ca", CLI_STRING, &nats->tls_ca_file, "FILE",
+         "CA certificates to verify the servers (default: "
+         "$ROJ_NATS_TLS_CA)"},
+        {NULL, "--tls-cert", CLI_STRING, &nats->tls_cert_file, "FILE",
+         "client certificate (default: $ROJ_NATS_TLS_CERT)"},
+        {NULL, "--tls-key", CLI_STRING, &nats->tls_key_file, "FILE",
+         "client certificate's key (default: $ROJ_NATS_TLS_KEY)"},
+    };
+    memcpy(out, auth, sizeof auth);
 }

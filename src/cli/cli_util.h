@@ -58,6 +58,16 @@ typedef struct cli_option {
     const char *help;
 } cli_option;
 
+/* Number of options that cli_nats_auth_options writes. */
+#define CLI_NATS_AUTH_OPTIONS 8
+
+struct natsx_options;
+
+/* Writes the NATS credential options (--user, --password, --token,
+ * --creds, --nkey, --tls-ca, --tls-cert, --tls-key), which set the fields
+ * of nats, into out[0 .. CLI_NATS_AUTH_OPTIONS). */
+void cli_nats_auth_options(struct natsx_options *nats, cli_option *out);
+
 /* Description of a command for the parser and its --help output. */
 typedef struct cli_command {
     const char *name;     /* "generate" */

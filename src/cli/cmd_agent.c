@@ -74,7 +74,7 @@ int cmd_agent(int argc, char **argv)
     bool verbose = false;
     cli_strings skills = {0}, positional = {0};
     natsx_options nats = {0};
-    const cli_option options[] = {
+    cli_option options[7 + CLI_NATS_AUTH_OPTIONS] = {
         {NULL, "--nats", CLI_STRING, &urls, "URL[,URL...]",
          "NATS servers to connect to (required)"},
         {NULL, "--skills", CLI_STRINGS, &skills, "A,B",
@@ -88,26 +88,10 @@ int cmd_agent(int argc, char **argv)
         {NULL, "--replicas", CLI_INT, &replicas, "N",
          "copies of the stream and buckets when this agent creates them "
          "(default: 1)"},
-        {NULL, "--user", CLI_STRING, &nats.user, "USER",
-         "user name (default: $ROJ_NATS_USER)"},
-        {NULL, "--password", CLI_STRING, &nats.password, "PASSWORD",
-         "password (default: $ROJ_NATS_PASSWORD)"},
-        {NULL, "--token", CLI_STRING, &nats.token, "TOKEN",
-         "authentication token (default: $ROJ_NATS_TOKEN)"},
-        {NULL, "--creds", CLI_STRING, &nats.creds_file, "FILE",
-         "user JWT and seed file (default: $ROJ_NATS_CREDS)"},
-        {NULL, "--nkey", CLI_STRING, &nats.nkey_file, "FILE",
-         "NKey seed file (default: $ROJ_NATS_NKEY)"},
-        {NULL, "--tls-ca", CLI_STRING, &nats.tls_ca_file, "FILE",
-         "CA certificates to verify the servers (default: "
-         "$ROJ_NATS_TLS_CA)"},
-        {NULL, "--tls-cert", CLI_STRING, &nats.tls_cert_file, "FILE",
-         "client certificate (default: $ROJ_NATS_TLS_CERT)"},
-        {NULL, "--tls-key", CLI_STRING, &nats.tls_key_file, "FILE",
-         "client certificate's key (default: $ROJ_NATS_TLS_KEY)"},
         {"-v", "--verbose", CLI_FLAG, &verbose, NULL,
          "log every subtask outcome"},
     };
+    cli_nats_auth_options(&nats, options + 7);
     const cli_command cmd = {
         "agent", "SWARM.yaml --nats URL[,URL...] [options]",
         "Serves the swarm's skills on NATS JetStream: pulls subtasks that\n"

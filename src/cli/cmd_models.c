@@ -40,35 +40,6 @@ void cli_models_progress(void *ctx, const char *path, uint64_t done,
     }
 }
 
-/* Number of options that auth_options writes. */
-#define AUTH_OPTIONS 8
-
-/* Writes the credential options of roj agent, setting fields of nats,
- * into out. */
-static void auth_options(natsx_options *nats, cli_option *out)
-{
-    const cli_option auth[AUTH_OPTIONS] = {
-        {NULL, "--user", CLI_STRING, &nats->user, "USER",
-         "user name (default: $ROJ_NATS_USER)"},
-        {NULL, "--password", CLI_STRING, &nats->password, "PASSWORD",
-         "password (default: $ROJ_NATS_PASSWORD)"},
-        {NULL, "--token", CLI_STRING, &nats->token, "TOKEN",
-         "authentication token (default: $ROJ_NATS_TOKEN)"},
-        {NULL, "--creds", CLI_STRING, &nats->creds_file, "FILE",
-         "user JWT and seed file (default: $ROJ_NATS_CREDS)"},
-        {NULL, "--nkey", CLI_STRING, &nats->nkey_file, "FILE",
-         "NKey seed file (default: $ROJ_NATS_NKEY)"},
-        {NULL, "--tls-ca", CLI_STRING, &nats->tls_ca_file, "FILE",
-         "CA certificates to verify the servers (default: "
-         "$ROJ_NATS_TLS_CA)"},
-        {NULL, "--tls-cert", CLI_STRING, &nats->tls_cert_file, "FILE",
-         "client certificate (default: $ROJ_NATS_TLS_CERT)"},
-        {NULL, "--tls-key", CLI_STRING, &nats->tls_key_file, "FILE",
-         "client certificate's key (default: $ROJ_NATS_TLS_KEY)"},
-    };
-    memcpy(out, auth, sizeof auth);
-}
-
 /* Loads the swarm file with full validation, printing its problems. */
 static bool swarm_check(const char *path)
 {
@@ -114,9 +85,9 @@ static int files_push(const swarm_file_list *list, const nmodels_bucket *b)
     return CLI_EXIT_OK;
 }
 
-/* Ctrl-C during a push: the chunks stored so far stay (each key holds a
- * whole chunk or nothing), so the user learns that the same command
- * continues from them. Only async-signal-safe calls. */
+/* Prints on SIGINT or SIGTERM that the chunks stored so far are kept, so
+ * the same command continues from them, then exits. Each chunk key
+ * contains a whole chunk or nothing. Only async-signal-safe calls. */
 static void on_push_interrupt(int sig)
 {
     static const char msg[] =
@@ -133,14 +104,14 @@ static int models_push(int argc, char **argv)
     int32_t replicas = 1;
     cli_strings positional = {0};
     natsx_options nats = {0};
-    cli_option options[2 + AUTH_OPTIONS] = {
+    cli_option options[2 + CLI_NATS_AUTH_OPTIONS] = {
         {NULL, "--nats", CLI_STRING, &urls, "URL[,URL...]",
          "NATS servers to connect to (required)"},
         {NULL, "--replicas", CLI_INT, &replicas, "N",
          "copies of the models bucket when this command creates it "
          "(default: 1)"},
     };
-    auth_options(&nats, options + 2);
+    cli_nats_auth_options(&nats, options + 2);
     const cli_command cmd = {
         "models push", "SWARM.yaml --nats URL[,URL...] [options]",
         "Stores every model and LoRA adapter file that the swarm file names\n"
@@ -229,14 +200,14 @@ static int models_list(int argc, char **argv)
 {
     const char *urls = NULL, *swarm_arg = NULL;
     natsx_options nats = {0};
-    cli_option options[2 + AUTH_OPTIONS] = {
+    cli_option options[2 + CLI_NATS_AUTH_OPTIONS] = {
         {NULL, "--nats", CLI_STRING, &urls, "URL[,URL...]",
          "NATS servers to connect to (required)"},
         {NULL, "--swarm", CLI_STRING, &swarm_arg, "NAME|FILE",
          "the swarm's name, or its swarm file to read the name from "
          "(required)"},
     };
-    auth_options(&nats, options + 2);
+    cli_nats_auth_options(&nats, options + 2);
     const cli_command cmd = {
         "models list", "--nats URL[,URL...] --swarm NAME|FILE [options]",
         "Lists the files stored in the swarm's models bucket: sha256, size,\n"

@@ -176,7 +176,7 @@ int cmd_status(int argc, char **argv)
 {
     const char *urls = NULL, *swarm_arg = NULL, *format = "text";
     natsx_options nats = {0};
-    const cli_option options[] = {
+    cli_option options[3 + CLI_NATS_AUTH_OPTIONS] = {
         {NULL, "--nats", CLI_STRING, &urls, "URL[,URL...]",
          "NATS servers to connect to (required)"},
         {NULL, "--swarm", CLI_STRING, &swarm_arg, "NAME|FILE",
@@ -184,24 +184,8 @@ int cmd_status(int argc, char **argv)
          "(required)"},
         {"-o", "--output", CLI_STRING, &format, "FORMAT",
          "text, or json for one JSON object (default: text)"},
-        {NULL, "--user", CLI_STRING, &nats.user, "USER",
-         "user name (default: $ROJ_NATS_USER)"},
-        {NULL, "--password", CLI_STRING, &nats.password, "PASSWORD",
-         "password (default: $ROJ_NATS_PASSWORD)"},
-        {NULL, "--token", CLI_STRING, &nats.token, "TOKEN",
-         "authentication token (default: $ROJ_NATS_TOKEN)"},
-        {NULL, "--creds", CLI_STRING, &nats.creds_file, "FILE",
-         "user JWT and seed file (default: $ROJ_NATS_CREDS)"},
-        {NULL, "--nkey", CLI_STRING, &nats.nkey_file, "FILE",
-         "NKey seed file (default: $ROJ_NATS_NKEY)"},
-        {NULL, "--tls-ca", CLI_STRING, &nats.tls_ca_file, "FILE",
-         "CA certificates to verify the servers (default: "
-         "$ROJ_NATS_TLS_CA)"},
-        {NULL, "--tls-cert", CLI_STRING, &nats.tls_cert_file, "FILE",
-         "client certificate (default: $ROJ_NATS_TLS_CERT)"},
-        {NULL, "--tls-key", CLI_STRING, &nats.tls_key_file, "FILE",
-         "client certificate's key (default: $ROJ_NATS_TLS_KEY)"},
     };
+    cli_nats_auth_options(&nats, options + 3);
     const cli_command cmd = {
         "status", "--nats URL[,URL...] --swarm NAME|FILE [options]",
         "Shows the live agents of a swarm on NATS JetStream and the status\n"

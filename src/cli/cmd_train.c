@@ -325,7 +325,11 @@ int cmd_train(int argc, char **argv)
         o.data.n_label_set = n_labels;
     }
     o.no_plot = no_plot;
-    o.keep_best = keep_best ? 1 : keep_last ? 0 : -1;
+    o.keep_best = -1; /* the task's default */
+    if (keep_best)
+        o.keep_best = 1;
+    if (keep_last)
+        o.keep_best = 0;
     o.stop = &stop_flag;
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);

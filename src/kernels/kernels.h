@@ -97,10 +97,10 @@ void kern_axpy_f32(float *y, float a, const float *x, int64_t n);
 void kern_f32_to_f16(const float *x, uint16_t *y, int64_t n);
 /* x[i] = the F16 value nearest x[i] (ties to even), as a float. */
 void kern_round_f16(float *x, int64_t n);
-/* gate[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)). The
- * vector versions use their own exp; every result is within 6 units in
- * the last place of the exact value (tests/test_kernels.c) and depends on
- * its two inputs only, never on n or its index. */
+/* gate[i] = silu(gate[i]) * up[i], with silu(g) = g / (1 + exp(-g)).
+ * The vector versions use their own exp, and each result is within 6
+ * units in the last place of the exact value (tests/test_kernels.c). A
+ * result depends on its two inputs only, not on n or its index. */
 void kern_swiglu(float *gate, const float *up, int64_t n);
 
 /* Batched attention over an F16 KV cache, one head: much cheaper than one

@@ -285,7 +285,8 @@ static void on_reconnected(natsConnection *nc, void *closure)
     (void)closure;
     if (natsConnection_GetConnectedUrl(nc, url, sizeof url) != NATS_OK)
         url[0] = '\0';
-    /* A warning like the disconnect, so whoever saw that one sees this. */
+    /* A warning, like the disconnect, so that a log filtered to warnings
+     * shows both. */
     log_warn("nats: reconnected to %s",
              natsx_url_redact(url, clean, sizeof clean));
 }

@@ -81,7 +81,7 @@ typedef struct nmodels_pushed {
 
 /* Hashes the file at path and stores it in the bucket unless a manifest with
  * its sha256 and size is there already. Chunks of the same sha256 left by
- * an interrupted push are kept (a chunk key holds a whole chunk or
+ * an interrupted push are kept (a chunk key contains a whole chunk or
  * nothing), so pushing again resumes. progress may be NULL. Errors
  * name the file or the key: ROJ_ERR_IO for reads, and the natsx errors
  * of the writes. */
