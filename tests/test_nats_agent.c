@@ -595,6 +595,47 @@ static void agent_permanent_error_recorded(void **state)
     agent_stop(pid);
 }
 
+/* The results bucket disappears while a subtask runs (as when its
+ * stream has no leader during a failover): the agent keeps the message
+ * and retries the write, spending no delivery, until the bucket is
+ * back. */
+static void agent_outage_spends_no_delivery(void **state)
+{
+    (void)state;
+    const char *run = "00000000000000ac";
+    pid_t pid = start_agent("a12", swarm_path);
+    agent_wait_ready("a12");
+    char stream[NPROTO_NAME_MAX + 8];
+    snprintf(stream, sizeof stream, "KV_%s", names.results);
+    assert_int_equal(js_DeleteStream(natsx_jetstream(conn), stream, NULL,
+                                     NULL), NATS_OK);
+    publish_task(run, 1, "k", "topic", 5, "refund my invoice", NULL);
+    /* Twice AckWait: a nak or a lapsed message would be redelivered. */
+    sleep_ms(2 * ACK_WAIT_MS);
+    natsx_kv_close(results);
+    natsx_kv_close(agents);
+    natsx_kv_close(meta);
+    results = agents = meta = NULL;
+    assert_int_equal(nproto_setup(conn, swarm, &names, 1, &results,
+                                  &agents, &meta), ROJ_OK);
+    char rkey[NPROTO_NAME_MAX];
+    result_key(run, 1, "k", rkey, sizeof rkey);
+    char *got = kv_wait(results, rkey, 15000);
+    if (!got) {
+        print_log("a12");
+        fail_msg("no result for %s after the bucket came back", rkey);
+    }
+    char *want = exec_expected("topic", 5, "refund my invoice");
+    assert_non_null(strstr(got, want));
+    assert_non_null(strstr(got, "\"agent\":\"a12\""));
+    free(want);
+    free(got);
+    assert_true(agent_wait_number("a12", "done", 1, 5000) >= 1);
+    assert_int_equal(agent_number("a12", "redelivered"), 0);
+    assert_int_equal(ack_pending_settled("topic", 5000), 0);
+    agent_stop(pid);
+}
+
 static void agent_poison_fails_at_max(void **state)
 {
     (void)state;
@@ -767,6 +808,8 @@ int main(void)
                                   kill_agents),
         cmocka_unit_test_teardown(agent_hung_redelivered, kill_agents),
         cmocka_unit_test_teardown(agent_poison_fails_at_max, kill_agents),
+        cmocka_unit_test_teardown(agent_outage_spends_no_delivery,
+                                  kill_agents),
         cmocka_unit_test_teardown(agent_skips_other_swarm_task,
                                   kill_agents),
     };

@@ -86,6 +86,11 @@ static void remove_tmpdir(void)
     char command[8300];
     if (!tmpdir_path[0])
         return;
+    if (getenv("ROJ_TEST_KEEP")) {
+        fprintf(stderr, "kept the test files in %s (ROJ_TEST_KEEP)\n",
+                tmpdir_path);
+        return;
+    }
     snprintf(command, sizeof command, "rm -rf '%s'", tmpdir_path);
     if (system(command) != 0)
         fprintf(stderr, "warning: could not remove %s\n", tmpdir_path);

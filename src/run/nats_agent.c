@@ -22,6 +22,13 @@
 #define NAK_DELAY_MS 1000u
 /* Maximum wait of one fetch, in ms, divided among the served skills. */
 #define FETCH_WAIT_MS 200u
+/* How long the bucket calls of one batch are retried, in ms, while the
+ * server or a bucket's stream leader is away (a failover takes
+ * seconds). A negative acknowledgement instead would spend one of the
+ * subtask's deliveries, which are there to count agents that died. */
+#define BUCKET_RETRY_MS 60000.0
+/* Room for the headers of a result record beside its value, in bytes. */
+#define RECORD_OVERHEAD 1024
 
 typedef struct agent {
     const nagent_config *cfg;
@@ -47,8 +54,11 @@ typedef struct agent {
     bool quit_helpers;
     bool stopping;           /* set by the heartbeat on a version change */
     char *version_error;     /* that message (malloc'd) */
-    natsMsg **held;          /* messages kept alive while a batch runs */
+    natsMsg **held;          /* messages kept alive while a batch runs;
+                                NULL entries are answered */
     int n_held;
+    double retry_until;      /* mono_ms() deadline of the batch's bucket
+                                retries */
 } agent;
 
 static int64_t wall_ms(void)
@@ -251,7 +261,7 @@ static void *keeper_main(void *arg)
     while (!a->quit_helpers) {
         wait_locked(a, period);
         for (int i = 0; i < a->n_held && !a->quit_helpers; i++)
-            if (natsx_msg_in_progress(a->held[i]) != ROJ_OK)
+            if (a->held[i] && natsx_msg_in_progress(a->held[i]) != ROJ_OK)
                 log_warn("agent %s: in-progress signal failed: %s",
                          a->name, roj_last_error());
     }
@@ -266,6 +276,35 @@ static void held_set(agent *a, natsMsg **msgs, int n)
     a->n_held = n;
     a->busy = (uint64_t)n;
     pthread_mutex_unlock(&a->mu);
+}
+
+/* Stops keeping the message alive once it is answered. */
+static void held_drop(agent *a, natsMsg *msg)
+{
+    pthread_mutex_lock(&a->mu);
+    for (int i = 0; i < a->n_held; i++)
+        if (a->held[i] == msg)
+            a->held[i] = NULL;
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* Whether a failed bucket call for a held message gets another try
+ * (the batch's deadline has not passed and no stop is asked for);
+ * waits before it: 50 ms, doubling up to 1 s. *tries counts the
+ * retries so far; the first one is logged with what failed. */
+static bool bucket_retry(agent *a, const char *label, const char *what,
+                         unsigned *tries)
+{
+    if (should_stop(a) || mono_ms() >= a->retry_until)
+        return false;
+    if (*tries == 0)
+        log_warn("agent %s: subtask %s: cannot %s, retrying for up to "
+                 "%.0f s: %s", a->name, label, what,
+                 (a->retry_until - mono_ms()) / 1e3, roj_last_error());
+    uint32_t delay = *tries < 5 ? 50u << *tries : 1000u;
+    (*tries)++;
+    sleep_ms(delay < 1000u ? delay : 1000u);
+    return true;
 }
 
 /* ---- one subtask ---- */
@@ -381,9 +420,14 @@ static bool record_failure(agent *a, item *it, const char *error)
     char *text = cJSON_PrintUnformatted(r);
     cJSON_Delete(r);
     natsx_kv_outcome out = NATSX_KV_EXISTS;
-    roj_status st = text ? natsx_kv_create(a->results, it->key, text,
-                                           strlen(text), &out, NULL)
-                         : roj_error(ROJ_ERR_NOMEM, "failure record");
+    roj_status st;
+    unsigned tries = 0;
+    do
+        st = text ? natsx_kv_create(a->results, it->key, text, strlen(text),
+                                    &out, NULL)
+                  : roj_error(ROJ_ERR_NOMEM, "failure record");
+    while (st != ROJ_OK && text &&
+           bucket_retry(a, it->label, "write its failure record", &tries));
     free(text);
     if (st != ROJ_OK) {
         log_warn("agent %s: subtask %s: cannot write its failure record: "
@@ -402,6 +446,7 @@ static bool record_failure(agent *a, item *it, const char *error)
 
 static void answer_term(agent *a, item *it)
 {
+    held_drop(a, it->msg);
     if (natsx_msg_term(it->msg) != ROJ_OK)
         log_warn("agent %s: subtask %s: term failed: %s", a->name,
                  it->label, roj_last_error());
@@ -409,6 +454,7 @@ static void answer_term(agent *a, item *it)
 
 static void answer_nak(agent *a, item *it)
 {
+    held_drop(a, it->msg);
     if (natsx_msg_nak(it->msg, NAK_DELAY_MS) != ROJ_OK)
         log_warn("agent %s: subtask %s: nak failed: %s", a->name,
                  it->label, roj_last_error());
@@ -425,9 +471,30 @@ static void answer_success(agent *a, item *it, const char *json, double ms)
     }
     int len = snprintf(text, size, "{\"ok\":true,\"result\":%s,"
                        "\"agent\":\"%s\",\"ms\":%.3f}", json, a->name, ms);
+    /* A record over the server's limit fails the same way on every
+     * agent, so it is a permanent failure, not a redelivery. */
+    int64_t max = natsConnection_GetMaxPayload(natsx_connection(a->conn));
+    if (max > 0 && (int64_t)len + RECORD_OVERHEAD > max) {
+        free(text);
+        char error[256];
+        snprintf(error, sizeof error, "its result has %d bytes, more than "
+                 "the server's max_payload of %" PRId64 " bytes allows; "
+                 "raise max_payload in the nats-server configuration or "
+                 "lower the skill's max_tokens", len, max);
+        if (record_failure(a, it, error))
+            answer_term(a, it);
+        else
+            answer_nak(a, it);
+        return;
+    }
     natsx_kv_outcome out = NATSX_KV_EXISTS;
-    roj_status st = natsx_kv_create(a->results, it->key, text, (size_t)len,
-                                    &out, NULL);
+    roj_status st;
+    unsigned tries = 0;
+    do
+        st = natsx_kv_create(a->results, it->key, text, (size_t)len, &out,
+                             NULL);
+    while (st != ROJ_OK &&
+           bucket_retry(a, it->label, "write its result", &tries));
     free(text);
     if (st != ROJ_OK) {
         log_warn("agent %s: subtask %s: cannot write its result: %s",
@@ -435,7 +502,11 @@ static void answer_success(agent *a, item *it, const char *json, double ms)
         answer_nak(a, it);
         return;
     }
+    if (tries > 0)
+        log_info("agent %s: subtask %s: result written after %u retries",
+                 a->name, it->label, tries);
     count(a, out == NATSX_KV_CREATED ? &a->stats.done : &a->stats.skipped);
+    held_drop(a, it->msg);
     if (natsx_msg_ack(it->msg) != ROJ_OK)
         log_warn("agent %s: subtask %s: ack failed: %s", a->name,
                  it->label, roj_last_error());
@@ -511,9 +582,16 @@ static bool item_triage(agent *a, size_t skill, item *it)
      * the rare duplicate copy costs a recomputation, while every other
      * subtask saves a round trip to the server. */
     bool found = false;
-    if (it->info.delivered > 1 &&
-        natsx_kv_get(a->results, it->key, &found, NULL, NULL, NULL) !=
-            ROJ_OK) {
+    roj_status st = ROJ_OK;
+    unsigned tries = 0;
+    if (it->info.delivered > 1)
+        do
+            st = natsx_kv_get(a->results, it->key, &found, NULL, NULL,
+                              NULL);
+        while (st != ROJ_OK &&
+               bucket_retry(a, it->label, "read the results bucket",
+                            &tries));
+    if (st != ROJ_OK) {
         log_warn("agent %s: subtask %s: cannot read the results bucket: "
                  "%s", a->name, it->label, roj_last_error());
         answer_nak(a, it);
@@ -521,6 +599,7 @@ static bool item_triage(agent *a, size_t skill, item *it)
     }
     if (found) {
         count(a, &a->stats.skipped);
+        held_drop(a, it->msg);
         if (natsx_msg_ack(it->msg) != ROJ_OK)
             log_warn("agent %s: subtask %s: ack failed: %s", a->name,
                      it->label, roj_last_error());
@@ -558,6 +637,13 @@ static roj_status batch_process(agent *a, size_t skill, natsx_batch *b)
         goto done;
     }
 
+    /* Every message is kept alive until it is answered, also while a
+     * bucket call waits out a failover. */
+    for (size_t i = 0; i < n; i++)
+        held[i] = b->msgs[i];
+    held_set(a, held, (int)n);
+    a->retry_until = mono_ms() + BUCKET_RETRY_MS;
+
     /* Triage: only subtasks without a record run. */
     size_t n_run = 0;
     for (size_t i = 0; i < n; i++) {
@@ -566,20 +652,16 @@ static roj_status batch_process(agent *a, size_t skill, natsx_batch *b)
             continue;
         run[n_run] = &items[i];
         tasks[n_run] = items[i].task;
-        held[n_run] = items[i].msg;
         n_run++;
     }
     if (n_run == 0)
         goto done;
 
-    /* Run, keeping the held messages alive. */
-    held_set(a, held, (int)n_run);
     double t0 = mono_ms();
     st = a->cfg->executor
              ? a->cfg->executor->run(a->ex_state, tasks, n_run, results)
              : exec_run(a->engine, tasks, n_run, results);
     double ms = (mono_ms() - t0) / (double)n_run;
-    held_set(a, NULL, 0);
     if (st != ROJ_OK) {
         log_error("agent %s: the executor failed on a batch of skill %s: "
                   "%s", a->name, sk->name, roj_last_error());
@@ -593,6 +675,7 @@ static roj_status batch_process(agent *a, size_t skill, natsx_batch *b)
         answer_result(a, run[i], &results[i], ms);
 
 done:
+    held_set(a, NULL, 0);
     for (size_t i = 0; results && i < n; i++)
         exec_result_clear(&results[i]);
     for (size_t i = 0; items && i < n; i++) {

@@ -9,9 +9,13 @@
  * NPROTO_MAX_DELIVER of a subtask without a record (earlier holders
  * died or hung on it) gets a failure record and is terminated without
  * running, so one poisonous input cannot kill every agent in turn.
- * Otherwise the subtask runs. While a batch computes, a helper thread
- * sends "in progress" for every held message at a third of AckWait. A
- * success is recorded with create-if-absent and then acknowledged; a
+ * Otherwise the subtask runs. Until a message is answered, a helper
+ * thread sends "in progress" for it at a third of AckWait. A bucket call
+ * that fails (the server or the bucket's stream leader is away during a
+ * failover) is retried for up to a minute per batch before the message
+ * goes back, so that outages do not use up deliveries. A success is
+ * recorded with create-if-absent and then acknowledged (a result too
+ * large for the server's max_payload is a permanent error); a
  * permanent error gets a failure record and is terminated; a retryable
  * error is negatively acknowledged with a 1 s delay, except on the last
  * delivery that runs (NPROTO_MAX_DELIVER - 1), where it gets a failure
