@@ -208,7 +208,8 @@ static void *tensor_bytes(const char *path, const char *name, size_t *n)
 /* A run killed with SIGKILL after its first checkpoints and resumed
  * writes the weights of an uninterrupted run, with or without a moving
  * average of the weights (ema > 0). */
-static void kill_and_resume(float ema, bool keep_best)
+static void kill_and_resume(float ema, bool keep_best, float smoothing,
+                            float token_dropout)
 {
     const char *data = tmp(0, "resume.csv");
     write_classify_csv(data);
@@ -219,6 +220,8 @@ static void kill_and_resume(float ema, bool keep_best)
     o.checkpoint_every = 20;
     o.ema = ema;
     o.keep_best = keep_best;
+    o.label_smoothing = smoothing;
+    o.token_dropout = token_dropout;
     if (keep_best) {
         o.valid_fraction = 0.25;
         o.eval_every = 20;
@@ -242,6 +245,8 @@ static void kill_and_resume(float ema, bool keep_best)
             c.checkpoint_every = 20;
             c.ema = ema;
             c.keep_best = keep_best;
+            c.label_smoothing = smoothing;
+            c.token_dropout = token_dropout;
             if (keep_best) {
                 c.valid_fraction = 0.25;
                 c.eval_every = 20;
@@ -263,6 +268,8 @@ static void kill_and_resume(float ema, bool keep_best)
     o.checkpoint_every = 20;
     o.ema = ema;
     o.keep_best = keep_best;
+    o.label_smoothing = smoothing;
+    o.token_dropout = token_dropout;
     if (keep_best) {
         o.valid_fraction = 0.25;
         o.eval_every = 20;
@@ -289,7 +296,7 @@ static void kill_and_resume(float ema, bool keep_best)
 static void test_kill_and_resume(void **state)
 {
     (void)state;
-    kill_and_resume(0.0f, false);
+    kill_and_resume(0.0f, false, 0.0f, 0.0f);
 }
 
 /* The moving average is what gets written: other weights than the last
@@ -303,7 +310,7 @@ static void test_ema_kill_and_resume(void **state)
     tiny_opts(&o, data, tmp(4, "last.gguf"));
     o.max_steps = 300;
     assert_int_equal(train_run(&o), ROJ_OK);
-    kill_and_resume(0.95f, false);
+    kill_and_resume(0.95f, false, 0.0f, 0.0f);
     size_t na, nb;
     void *a = tensor_bytes(tmp(4, "last.gguf"), "blk.0.attn_q.weight", &na);
     void *b = tensor_bytes(tmp(1, "ref.gguf"), "blk.0.attn_q.weight", &nb);
@@ -314,6 +321,38 @@ static void test_ema_kill_and_resume(void **state)
 }
 
 /* Accuracy of each validation pass in a metrics file, in order. */
+/* Label smoothing and token dropout change what is learned, and a
+ * killed run resumes to the same weights with them (the dropped tokens
+ * depend on the seed, the epoch and the example only). */
+static void test_regularized_kill_and_resume(void **state)
+{
+    (void)state;
+    kill_and_resume(0.0f, false, 0.1f, 0.2f);
+    train_opts o;
+    tiny_opts(&o, tmp(0, "resume.csv"), tmp(4, "plain.gguf"));
+    o.max_steps = 300;
+    assert_int_equal(train_run(&o), ROJ_OK);
+    for (int which = 0; which < 2; which++) {
+        /* which 0: both; 1: token dropout alone. */
+        const char *path = tmp(1, "ref.gguf");
+        if (which == 1) {
+            path = tmp(5, "dropped.gguf");
+            tiny_opts(&o, tmp(0, "resume.csv"), path);
+            o.max_steps = 300;
+            o.token_dropout = 0.2f;
+            assert_int_equal(train_run(&o), ROJ_OK);
+        }
+        size_t na, nb;
+        void *a = tensor_bytes(tmp(4, "plain.gguf"), "token_embd.weight",
+                               &na);
+        void *b = tensor_bytes(path, "token_embd.weight", &nb);
+        assert_int_equal(na, nb);
+        assert_memory_not_equal(a, b, na);
+        free(a);
+        free(b);
+    }
+}
+
 static int valid_accuracies(const char *path, double *acc, int cap)
 {
     char *text = test_read_file(path, NULL);
@@ -378,7 +417,7 @@ static void test_keep_best(void **state)
     free(a);
     free(b);
 
-    kill_and_resume(0.0f, true);
+    kill_and_resume(0.0f, true, 0.0f, 0.0f);
 }
 
 /* Classify keeps the best validated moving average by default; the other
@@ -647,6 +686,7 @@ int main(void)
         cmocka_unit_test(test_overfit_and_reload),
         cmocka_unit_test(test_kill_and_resume),
         cmocka_unit_test(test_ema_kill_and_resume),
+        cmocka_unit_test(test_regularized_kill_and_resume),
         cmocka_unit_test(test_keep_best),
         cmocka_unit_test(test_task_defaults),
         cmocka_unit_test(test_resume_other_options),

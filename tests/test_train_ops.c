@@ -155,7 +155,7 @@ static void test_xent_grad(void **state)
     int32_t t[NR] = {0, 4, 8};
     fill(z, NR * V, -3, 3);
     memcpy(work, z, sizeof z);
-    tops_xent(work, loss, t, NULL, V, 1.0f, 0, NR);
+    tops_xent(work, loss, t, NULL, NULL, V, 1.0f, 0, NR);
     /* Value: -log softmax at the target. */
     for (int r = 0; r < NR; r++) {
         double s = 0;
@@ -168,7 +168,7 @@ static void test_xent_grad(void **state)
     int32_t tb[2] = {1, 2};
     for (int i = 0; i < 2 * V; i++)
         big[i] = i < V ? 80.0f + (float)i : -90.0f - (float)i;
-    tops_xent(big, lb, tb, NULL, V, 0.0f, 0, 2);
+    tops_xent(big, lb, tb, NULL, NULL, V, 0.0f, 0, 2);
     assert_true(isfinite(lb[0]) && isfinite(lb[1]));
     double s0 = 0;
     for (int i = 0; i < V; i++)
@@ -179,13 +179,56 @@ static void test_xent_grad(void **state)
         float tmp[NR * V], lr[NR];
         memcpy(tmp, z, sizeof z);
         tmp[i] += h;
-        tops_xent(tmp, lr, t, NULL, V, 0.0f, 0, NR);
+        tops_xent(tmp, lr, t, NULL, NULL, V, 0.0f, 0, NR);
         double lp = lr[0] + lr[1] + lr[2];
         memcpy(tmp, z, sizeof z);
         tmp[i] -= h;
-        tops_xent(tmp, lr, t, NULL, V, 0.0f, 0, NR);
+        tops_xent(tmp, lr, t, NULL, NULL, V, 0.0f, 0, NR);
         double lm = lr[0] + lr[1] + lr[2];
         expect_close(work[i], (lp - lm) / (2 * h), "xent", i);
+    }
+}
+
+/* Label smoothing over a set of label ids: the value matches the
+ * smoothed cross-entropy written out, rows outside the set stay one-hot,
+ * and the gradient (with row weights) matches finite differences. */
+static void test_xent_smooth_grad(void **state)
+{
+    (void)state;
+    enum { V = 9 };
+    const int32_t set[4] = {1, 4, 6, 8};
+    const tops_smooth sm = {set, 4, 0.2f};
+    float z[NR * V], work[NR * V], loss[NR];
+    const int32_t t[NR] = {4, 0, 8};
+    const float w[NR] = {1.0f, 0.5f, 2.0f};
+    fill(z, NR * V, -3, 3);
+    memcpy(work, z, sizeof z);
+    tops_xent(work, loss, t, w, &sm, V, 1.0f, 0, NR);
+    for (int r = 0; r < NR; r++) {
+        double s = 0;
+        for (int i = 0; i < V; i++)
+            s += exp(z[r * V + i]);
+        const double lse = log(s);
+        double want = lse - z[r * V + t[r]];
+        if (r != 1) {
+            double set_nll = 0;
+            for (int k = 0; k < 4; k++)
+                set_nll += lse - z[r * V + set[k]];
+            want = 0.8 * want + 0.2 / 4 * set_nll;
+        }
+        assert_float_equal(loss[r], want, 1e-5);
+    }
+    const float h = 1e-2f;
+    for (int i = 0; i < NR * V; i++) {
+        float tmp[NR * V], lr[NR];
+        double l[2];
+        for (int side = 0; side < 2; side++) {
+            memcpy(tmp, z, sizeof z);
+            tmp[i] += side ? -h : h;
+            tops_xent(tmp, lr, t, w, &sm, V, 0.0f, 0, NR);
+            l[side] = w[0] * lr[0] + w[1] * lr[1] + w[2] * lr[2];
+        }
+        expect_close(work[i], (l[0] - l[1]) / (2 * h), "smoothed xent", i);
     }
 }
 
@@ -426,6 +469,7 @@ int main(void)
         cmocka_unit_test(test_rope_inverse),
         cmocka_unit_test(test_swiglu_grad),
         cmocka_unit_test(test_xent_grad),
+        cmocka_unit_test(test_xent_smooth_grad),
         cmocka_unit_test(test_attention_grad),
         cmocka_unit_test(test_model_grad_llama),
         cmocka_unit_test(test_model_grad_tied_qwen2),

@@ -177,6 +177,12 @@ int cmd_train(int argc, char **argv)
         {NULL, "--lm-weight", CLI_FLOAT, &o.lm_weight, "F",
          "also predict the input's own tokens, at this loss weight "
          "(classify 0.5, extract 0.3, generate 0)"},
+        {NULL, "--token-dropout", CLI_FLOAT, &o.token_dropout, "P",
+         "classify: delete each token of a training text with this "
+         "probability, 0 .. 0.5, new draws every epoch (0)"},
+        {NULL, "--label-smoothing", CLI_FLOAT, &o.label_smoothing, "F",
+         "classify: spread this share of each target over all labels, "
+         "0 .. 0.5 (0)"},
         {NULL, "--clip", CLI_FLOAT, &o.clip, "F",
          "gradient norm clipping, 0 = off (1.0)"},
         {NULL, "--warmup", CLI_I64, &o.warmup, "N",
@@ -262,6 +268,12 @@ int cmd_train(int argc, char **argv)
          "--vocab-size must be at least 320"},
         {!(o.dropout == -1.0f || (o.dropout >= 0.0f && o.dropout <= 0.9f)),
          "--dropout must be 0 .. 0.9"},
+        {!(o.label_smoothing == -1.0f ||
+           (o.label_smoothing >= 0.0f && o.label_smoothing <= 0.5f)),
+         "--label-smoothing must be 0 .. 0.5"},
+        {!(o.token_dropout == -1.0f ||
+           (o.token_dropout >= 0.0f && o.token_dropout <= 0.5f)),
+         "--token-dropout must be 0 .. 0.5"},
         {!(o.ema == -1.0f || (o.ema >= 0.0f && o.ema <= 0.9999f)),
          "--ema must be 0 .. 0.9999"},
         {keep_best && keep_last, "--keep-best and --keep-last exclude each "

@@ -42,6 +42,7 @@ struct tgraph {
     float dropout;              /* drop probability of this run, 0 = off */
     uint64_t drop_seed;
     bool drop_on;               /* this run drops (a training run) */
+    tops_smooth smooth;         /* label smoothing of training runs */
     float *attn_scratch;        /* (n_threads, max_len^2) */
     int64_t *p_off;             /* per sequence offset into act->p */
     void *block;                /* one allocation for all of the above */
@@ -441,6 +442,13 @@ static const float *drop_grad(tgraph *g, const float *dy,
     return g->branch;
 }
 
+void tgraph_set_smoothing(tgraph *g, const int32_t *ids, int32_t n,
+                          float eps)
+{
+    g->smooth = (tops_smooth){ids, n, ids && n > 0 && eps > 0.0f ? eps
+                                                                 : 0.0f};
+}
+
 void tgraph_set_dropout(tgraph *g, float p, uint64_t seed)
 {
     g->dropout = p > 0.0f && p < 1.0f ? p : 0.0f;
@@ -612,8 +620,9 @@ roj_status tgraph_run(tgraph *g, const tbatch *b, float loss_scale,
     const int64_t nv = g->m->hp.n_vocab;
     if (logits)
         memcpy(logits, g->logits, (size_t)(b->n_tgt * nv) * sizeof(float));
-    tops_xent(g->logits, g->loss_rows, b->tgt_id, b->tgt_w, nv, loss_scale,
-              0, b->n_tgt);
+    tops_xent(g->logits, g->loss_rows, b->tgt_id, b->tgt_w,
+              loss_scale > 0.0f ? &g->smooth : NULL, nv, loss_scale, 0,
+              b->n_tgt);
     double sum = 0.0;
     for (int32_t i = 0; i < b->n_tgt; i++)
         sum += (double)g->loss_rows[i] * (b->tgt_w ? b->tgt_w[i] : 1.0f);

@@ -3,6 +3,7 @@
 #include "train/tops.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -157,12 +158,31 @@ void tops_swiglu_bwd(float *dg, float *du, const float *dh, const float *g,
     }
 }
 
+/* Whether row target t is smoothed. */
+static bool smoothed(const tops_smooth *s, int32_t t)
+{
+    if (!s || s->eps <= 0.0f)
+        return false;
+    for (int64_t k = 0; k < s->n; k++)
+        if (s->ids[k] == t)
+            return true;
+    return false;
+}
+
 void tops_xent(float *logits, float *loss_rows, const int32_t *targets,
-               const float *weights, int64_t n_vocab, float scale,
-               int64_t r0, int64_t r1)
+               const float *weights, const tops_smooth *smooth,
+               int64_t n_vocab, float scale, int64_t r0, int64_t r1)
 {
     for (int64_t r = r0; r < r1; r++) {
         float *row = logits + r * n_vocab;
+        const int32_t t = targets[r];
+        const bool sm = smoothed(smooth, t);
+        /* The smoothing term needs the logits of the set before they
+         * turn into probabilities (a tiny one underflows to 0). */
+        double set_sum = 0.0, x_t = row[t];
+        if (sm)
+            for (int64_t k = 0; k < smooth->n; k++)
+                set_sum += row[smooth->ids[k]];
         float mx = row[0];
         for (int64_t i = 1; i < n_vocab; i++)
             mx = row[i] > mx ? row[i] : mx;
@@ -171,13 +191,25 @@ void tops_xent(float *logits, float *loss_rows, const int32_t *targets,
         double sum = 0.0;
         for (int64_t i = 0; i < n_vocab; i++)
             sum += row[i];
-        const int32_t t = targets[r];
-        loss_rows[r] = (float)(log(sum) - log((double)row[t]));
         const float sc = weights ? scale * weights[r] : scale;
         const float inv = (float)(1.0 / sum) * sc;
+        if (!sm) {
+            loss_rows[r] = (float)(log(sum) - log((double)row[t]));
+            for (int64_t i = 0; i < n_vocab; i++)
+                row[i] *= inv;
+            row[t] -= sc;
+            continue;
+        }
+        /* -(1 - eps) log p_t - eps / n * sum over the set of log p_s,
+         * with log p_i = x_i - lse. */
+        const double eps = smooth->eps, lse = (double)mx + log(sum);
+        const double share = eps / (double)smooth->n;
+        loss_rows[r] = (float)(lse - (1.0 - eps) * x_t - share * set_sum);
         for (int64_t i = 0; i < n_vocab; i++)
             row[i] *= inv;
-        row[t] -= sc;
+        row[t] -= (float)(1.0 - eps) * sc;
+        for (int64_t k = 0; k < smooth->n; k++)
+            row[smooth->ids[k]] -= (float)share * sc;
     }
 }
 

@@ -68,12 +68,21 @@ void tops_swiglu(float *h, const float *g, const float *u, int64_t n,
 void tops_swiglu_bwd(float *dg, float *du, const float *dh, const float *g,
                      const float *u, int64_t n, int64_t r0, int64_t r1);
 
+/* Label smoothing: a row whose target is one of ids[0..n) learns the
+ * distribution (1 - eps) on its target plus eps / n on each of ids. */
+typedef struct tops_smooth {
+    const int32_t *ids;
+    int64_t n;
+    float eps;
+} tops_smooth;
+
 /* Softmax cross-entropy of rows [r0, r1) of logits (n_vocab wide) against
  * target ids. Writes loss_rows[r] (nats) and overwrites logits with
- * d(loss)/d(logits) * scale * weights[r] (weights may be NULL for 1). */
+ * d(loss)/d(logits) * scale * weights[r] (weights may be NULL for 1).
+ * smooth may be NULL (one-hot targets). */
 void tops_xent(float *logits, float *loss_rows, const int32_t *targets,
-               const float *weights, int64_t n_vocab, float scale,
-               int64_t r0, int64_t r1);
+               const float *weights, const tops_smooth *smooth,
+               int64_t n_vocab, float scale, int64_t r0, int64_t r1);
 
 /* Causal attention of one sequence of n tokens for one KV head and the
  * group of query heads that share it.

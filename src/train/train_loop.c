@@ -38,9 +38,13 @@ static void epoch_order(const tloop *L, int64_t epoch, size_t *order)
 /* A batch under construction, with its own arrays. */
 typedef struct bbuf {
     int32_t *tok, *pos, *start, *row, *id;
+    int32_t *kept;     /* an example's tokens after token dropout */
     float *w;
     double w_sum;
     float lm_weight;   /* weight of the prompt's own tokens as targets */
+    float tok_drop;    /* token dropout probability; 0 = off */
+    int32_t keep_tail; /* prompt tokens at its end that are never dropped */
+    uint64_t drop_seed;/* with the example's index, picks the drops */
     int32_t n_tok, n_seq, n_tgt, cap;
     tbatch b;
 } bbuf;
@@ -55,7 +59,9 @@ static roj_status bbuf_init(bbuf *bb, int32_t cap)
     bb->row = malloc((size_t)cap * sizeof(int32_t));
     bb->id = malloc((size_t)cap * sizeof(int32_t));
     bb->w = malloc((size_t)cap * sizeof(float));
-    if (!bb->tok || !bb->pos || !bb->start || !bb->row || !bb->id || !bb->w)
+    bb->kept = malloc(((size_t)cap + 1) * sizeof(int32_t));
+    if (!bb->tok || !bb->pos || !bb->start || !bb->row || !bb->id ||
+        !bb->w || !bb->kept)
         return roj_error(ROJ_ERR_NOMEM, "out of memory for a batch");
     return ROJ_OK;
 }
@@ -68,6 +74,7 @@ static void bbuf_free(bbuf *bb)
     free(bb->row);
     free(bb->id);
     free(bb->w);
+    free(bb->kept);
 }
 
 static void bbuf_clear(bbuf *bb)
@@ -81,24 +88,52 @@ static void bbuf_clear(bbuf *bb)
  * from n_prompt on, each predicted by the row before it. With a language
  * model weight, the prompt's own tokens are targets too, at that weight:
  * an auxiliary loss that teaches the model the input text itself. */
+/* Token dropout: copies example i into bb->kept without the input tokens
+ * that a coin of probability bb->tok_drop removes (never BOS, the
+ * template's tail or the targets, and never every input token).
+ * Returns the kept length; *n_prompt becomes the kept prompt length. */
+static int32_t bbuf_drop(bbuf *bb, const int32_t *t, int32_t len,
+                         int32_t *n_prompt, size_t i)
+{
+    trng r;
+    trng_seed(&r, bb->drop_seed ^ ((uint64_t)i + 1) * 0x9E3779B97F4A7C15ull);
+    const int32_t lo = 1, hi = *n_prompt - bb->keep_tail;
+    int32_t n = 0, dropped = 0;
+    for (int32_t k = 0; k < len; k++) {
+        if (k >= lo && k < hi && dropped + 1 < hi - lo &&
+            trng_uniform(&r) < (double)bb->tok_drop) {
+            dropped++;
+            continue;
+        }
+        bb->kept[n++] = t[k];
+    }
+    *n_prompt -= dropped;
+    return n;
+}
+
 static bool bbuf_add(bbuf *bb, const tenc *e, size_t i)
 {
-    const int32_t n_in = e->len[i] - 1;
+    const int32_t *t = e->tok + e->off[i];
+    int32_t len = e->len[i], n_prompt = e->n_prompt[i];
+    if (bb->tok_drop > 0.0f && len <= bb->cap) {
+        len = bbuf_drop(bb, t, len, &n_prompt, i);
+        t = bb->kept;
+    }
+    const int32_t n_in = len - 1;
     if (bb->n_tok + n_in > bb->cap)
         return false;
-    const int32_t *t = e->tok + e->off[i];
     for (int32_t k = 0; k < n_in; k++) {
         bb->tok[bb->n_tok + k] = t[k];
         bb->pos[bb->n_tok + k] = k;
     }
     if (bb->lm_weight > 0.0f)
-        for (int32_t k = 1; k < e->n_prompt[i]; k++) {
+        for (int32_t k = 1; k < n_prompt; k++) {
             bb->row[bb->n_tgt] = bb->n_tok + k - 1;
             bb->w[bb->n_tgt] = bb->lm_weight;
             bb->id[bb->n_tgt++] = t[k];
             bb->w_sum += bb->lm_weight;
         }
-    for (int32_t k = e->n_prompt[i]; k < e->len[i]; k++) {
+    for (int32_t k = n_prompt; k < len; k++) {
         bb->row[bb->n_tgt] = bb->n_tok + k - 1;
         bb->w[bb->n_tgt] = 1.0f;
         bb->id[bb->n_tgt++] = t[k];
@@ -400,11 +435,16 @@ roj_status tloop_run(tloop *L)
     bbuf bb;
     roj_status st = bbuf_init(&bb, o->batch_tokens);
     bb.lm_weight = o->lm_weight;
+    bb.tok_drop = o->task == TRAIN_CLASSIFY ? o->token_dropout : 0.0f;
+    bb.keep_tail = L->keep_tail;
     if (!order && !st)
         st = roj_error(ROJ_ERR_NOMEM, "out of memory");
     if (!st)
         st = tgraph_create(L->m, L->pool, o->batch_tokens, o->batch_tokens,
                            L->train->max_len, &g);
+    if (!st && L->label_tokens)
+        tgraph_set_smoothing(g, L->label_tokens, L->n_labels,
+                             o->label_smoothing);
     const int64_t eval_every = o->eval_every > 0
                                    ? o->eval_every
                                    : (L->pos.total_steps + 9) / 10;
@@ -434,6 +474,9 @@ roj_status tloop_run(tloop *L)
                 order_epoch = L->pos.epoch;
             }
             bbuf_clear(&bb);
+            /* Each epoch drops other tokens of the same example. */
+            bb.drop_seed = (o->seed + 1) * 0xA0761D6478BD642Full ^
+                           ((uint64_t)L->pos.epoch + 1) * 0xE7037ED1A0B428DBull;
             while ((size_t)L->pos.cursor < L->train->n &&
                    bbuf_add(&bb, L->train, order[L->pos.cursor]))
                 L->pos.cursor++;

@@ -31,6 +31,9 @@ typedef struct tloop {
     const tenc *train, *valid;
     const int32_t *label_tokens;   /* classify: per label, else NULL */
     int32_t n_labels;
+    int32_t keep_tail;             /* --token-dropout spares this many
+                                      prompt tokens at its end (the
+                                      template after the text) */
     optim_cfg opt;
     float *mom, *vel;
     float *ema;                    /* moving average of params, or NULL */

@@ -55,6 +55,8 @@ void train_opts_default(train_opts *o)
     o->preset = "tiny";
     o->epochs = 0;        /* task default, see train_task_defaults */
     o->lm_weight = -1.0f;
+    o->label_smoothing = -1.0f;
+    o->token_dropout = -1.0f;
     o->dropout = -1.0f;
     o->ema = -1.0f;
     o->keep_best = -1;
@@ -85,9 +87,10 @@ void train_task_defaults(train_opts *o)
         int augment;
         float ema;
         int keep_best;
-    } d[] = {{30, 0.5f, 0.1f, 0, 0.998f, 1},
-             {4, 0.3f, 0.05f, 4, 0.0f, 0},
-             {10, 0.0f, 0.0f, 0, 0.0f, 0}};
+        float smoothing, token_dropout;
+    } d[] = {{30, 0.5f, 0.1f, 0, 0.998f, 1, 0.0f, 0.0f},
+             {4, 0.3f, 0.05f, 4, 0.0f, 0, 0.0f, 0.0f},
+             {10, 0.0f, 0.0f, 0, 0.0f, 0, 0.0f, 0.0f}};
     const int t = (int)o->task;
     if (o->epochs <= 0)
         o->epochs = d[t].epochs;
@@ -101,6 +104,10 @@ void train_task_defaults(train_opts *o)
         o->ema = d[t].ema;
     if (o->keep_best < 0)
         o->keep_best = d[t].keep_best;
+    if (o->label_smoothing < 0)
+        o->label_smoothing = d[t].smoothing;
+    if (o->token_dropout < 0)
+        o->token_dropout = d[t].token_dropout;
 }
 
 /* Everything train_run owns, freed in one place. */
@@ -407,6 +414,15 @@ static void run_digest(tsetup *s, char out[65], char *opts, size_t cap)
                      train_template_of(o),
                      o->data.context_column ? o->data.context_column : "-",
                      s->n_tr, (double)o->ema, o->keep_best);
+    /* Appended only when on, so that older checkpoints still match. */
+    if (o->label_smoothing > 0.0f && n > 0 && (size_t)n < sizeof buf)
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "\037ls=%.9g",
+                      (double)o->label_smoothing);
+    if (o->token_dropout > 0.0f && n > 0 && (size_t)n < sizeof buf)
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "\037td=%.9g",
+                      (double)o->token_dropout);
+    if (n < 0 || (size_t)n >= sizeof buf)
+        n = n < 0 ? 0 : (int)sizeof buf - 1;
     uint8_t d[32];
     sha256(buf, (size_t)n, d);
     hex(out, d, 32);
@@ -665,6 +681,26 @@ static void setup_free(tsetup *s)
     free(s->ckpt_path);
 }
 
+/* Tokens of the template after its last placeholder ("\nlabel:" in
+ * "{text}\nlabel:"): token dropout leaves them alone, so the question
+ * stays whole. 0 when they cannot be counted. */
+static int32_t template_tail_tokens(const roj_vocab *v, const char *tmpl)
+{
+    const char *tail = tmpl;
+    for (const char *p = tmpl; (p = strchr(p, '{')); p++) {
+        if (!strncmp(p, "{text}", 6) || !strncmp(p, "{slot}", 6))
+            tail = p + 6;
+        else if (!strncmp(p, "{context}", 9))
+            tail = p + 9;
+    }
+    roj_token *ids = NULL;
+    size_t n = 0;
+    if (!*tail || roj_tokenize(v, tail, strlen(tail), 0, &ids, &n) != ROJ_OK)
+        return 0;
+    free(ids);
+    return (int32_t)n;
+}
+
 static roj_status prepare_loop(tsetup *s)
 {
     const train_opts *o = s->o;
@@ -676,6 +712,8 @@ static roj_status prepare_loop(tsetup *s)
     L->valid = &s->enc_va;
     L->label_tokens = s->label_tokens;
     L->n_labels = (int32_t)s->data.n_labels;
+    if (o->task == TRAIN_CLASSIFY && o->token_dropout > 0.0f)
+        L->keep_tail = template_tail_tokens(s->vocab, train_template_of(o));
     L->write_meta = ckpt_meta;
     L->meta_ctx = s;
     L->mom = calloc((size_t)s->m->n_params, sizeof(float));

@@ -62,6 +62,12 @@ typedef struct train_opts {
     int augment;                   /* extract: made-up copies per text */
     float lm_weight;               /* weight of the prompt tokens as extra
                                       language-model targets; 0 = off */
+    float token_dropout;           /* classify: probability of deleting
+                                      each input token of a training
+                                      example; 0 = off, -1 = default */
+    float label_smoothing;         /* classify: share of each label target
+                                      spread evenly over all labels; 0 =
+                                      off, -1 = the task's default */
     int64_t warmup;
     uint64_t seed;
     int n_threads;
