@@ -435,6 +435,11 @@ static void agent_status_lists_agent(void **state)
     const cJSON *done = cJSON_GetObjectItemCaseSensitive(
         cJSON_GetArrayItem(runs, 0), "jobs_done");
     assert_int_equal((int)done->valuedouble, 3);
+    /* The record above was written in 1970. */
+    const cJSON *updated = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetArrayItem(runs, 0), "updated_age_s");
+    assert_true(cJSON_IsNumber(updated));
+    assert_true(updated->valuedouble > 1e9);
     cJSON_Delete(doc);
     free(out);
 
@@ -446,7 +451,9 @@ static void agent_status_lists_agent(void **state)
     assert_non_null(strstr(out, "a3 "));
     assert_non_null(strstr(out, "topic,first,reply"));
     assert_non_null(strstr(out, "00000000000000b3 triage: 3/10 jobs done, "
-                                "1 failed; pending: topic 2, reply 5"));
+                                "1 failed; pending: topic 2, reply 5; "
+                                "no update for "));
+    assert_non_null(strstr(out, "its roj run has stopped"));
     free(out);
 
     /* A name without buckets is reported as unknown, not shown as idle. */

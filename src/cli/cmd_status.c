@@ -152,6 +152,21 @@ static void agents_print(const char *swarm, const cJSON *agents)
     }
 }
 
+/* A run whose record is older than this has lost its submitter: roj
+ * run rewrites it every second. */
+#define RUN_STALE_S 15.0
+
+/* Adds "updated_age_s" to every run record. */
+static void runs_add_age(cJSON *runs)
+{
+    int64_t now = wall_ms();
+    cJSON *r;
+    cJSON_ArrayForEach(r, runs) {
+        double age = ((double)now - num(r, "updated_ms")) / 1e3;
+        cJSON_AddNumberToObject(r, "updated_age_s", age < 0 ? 0 : age);
+    }
+}
+
 static void runs_print(const cJSON *runs)
 {
     printf("runs: %d\n", cJSON_GetArraySize(runs));
@@ -168,6 +183,15 @@ static void runs_print(const cJSON *runs)
             if (cJSON_IsNumber(p))
                 printf("%s%s %.0f", i++ ? ", " : "; pending: ", p->string,
                        p->valuedouble);
+        double age = num(r, "updated_age_s");
+        if (num(r, "jobs_done") >= num(r, "jobs_total"))
+            printf("; finished %.0f s ago", age);
+        else if (age > RUN_STALE_S)
+            printf("; no update for %.0f s: its roj run has stopped (run "
+                   "it again with the same --input and --output to "
+                   "resume)", age);
+        else
+            printf("; updated %.0f s ago", age);
         putchar('\n');
     }
 }
@@ -242,6 +266,7 @@ int cmd_status(int argc, char **argv)
     natsx_library_close(2000);
     if (ok) {
         agents_add_age(agents);
+        runs_add_age(runs);
         if (json) {
             char *text = cJSON_PrintUnformatted(doc);
             if (text)
