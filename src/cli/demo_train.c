@@ -72,6 +72,9 @@ static void specialist_options(const demo_specialist *s,
     o->n_threads = cfg->n_threads;
     o->no_plot = true;
     o->stop = cfg->stop;
+    /* Resolved here, so that the cache key follows a change of the
+     * task defaults. */
+    train_task_defaults(o);
 }
 
 /* Writes the cache key of a model: 16 hex digits of a SHA-256 over the
@@ -85,13 +88,16 @@ static void cache_key(const train_opts *o, const char *data_hex,
     int len = snprintf(text, sizeof text,
                        "data=%s task=%d preset=%s vocab=%u steps=%lld "
                        "batch=%d augment=%d lr=%g seed=%llu valid=%g "
-                       "label=%s labels=%zu ema=%g best=%d defaults=2",
+                       "label=%s labels=%zu ema=%g best=%d td=%g ls=%g "
+                       "defaults=2",
                        data_hex, (int)o->task, o->preset, o->vocab_size,
                        (long long)o->max_steps, (int)o->batch_tokens,
                        o->augment, (double)o->lr,
                        (unsigned long long)o->seed, o->valid_fraction,
                        o->data.label_column ? o->data.label_column : "-",
-                       o->data.n_label_set, (double)o->ema, o->keep_best);
+                       o->data.n_label_set, (double)o->ema, o->keep_best,
+                       (double)o->token_dropout,
+                       (double)o->label_smoothing);
     sha256(text, (size_t)len, digest);
     sha256_hex(digest, hex);
     memcpy(key, hex, 16);

@@ -118,6 +118,20 @@ roj_status gguf_kv_str(const gguf_file *file, int64_t index,
  * NUL-terminated) and length. */
 roj_status gguf_get_arr_str(const gguf_file *file, const char *key,
                             uint64_t i, const char **ptr, uint64_t *len);
+
+/* Reads a string array in order, each element in constant time (random
+ * access through gguf_get_arr_str skips up to 15 elements). */
+typedef struct gguf_str_iter {
+    const uint8_t *next; /* the length field of the next element */
+    uint64_t left;       /* elements not read yet */
+} gguf_str_iter;
+
+/* Starts at element 0 of the string array key; errors as for
+ * gguf_get_arr_str. */
+roj_status gguf_str_iter_init(const gguf_file *file, const char *key,
+                              gguf_str_iter *it);
+/* The next element, as gguf_get_arr_str gives it; false after the last. */
+bool gguf_str_iter_next(gguf_str_iter *it, const char **ptr, uint64_t *len);
 /* Copies a numeric array into a new buffer converted to the requested
  * element type, checking that the stored element type converts without loss
  * (float32 stays float; integers must fit). The caller frees *out, which is

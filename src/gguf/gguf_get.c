@@ -285,10 +285,40 @@ roj_status gguf_get_arr_str(const gguf_file *f, const char *key, uint64_t i,
         return roj_error(ROJ_ERR_RANGE, "%s: index %llu is outside the %llu "
                          "strings of key '%s'", f->path, (ull)i,
                          (ull)kv->arr_n, kv->key);
-    const uint8_t *p = kv->elems + kv->str_offsets[i];
+    const uint8_t *p = kv->elems + kv->str_offsets[i / GGUF_STR_STRIDE];
+    for (uint64_t k = 0; k < i % GGUF_STR_STRIDE; k++)
+        p += 8 + gguf_load_u64(p);
     *len = gguf_load_u64(p);
     *ptr = (const char *)p + 8;
     return ROJ_OK;
+}
+
+roj_status gguf_str_iter_init(const gguf_file *f, const char *key,
+                              gguf_str_iter *it)
+{
+    const struct gguf_kv *kv = NULL;
+    it->next = NULL;
+    it->left = 0;
+    roj_status st = array_by_key(f, key, &kv);
+    if (st != ROJ_OK)
+        return st;
+    if (kv->arr_type != GGUF_TYPE_STRING)
+        return wrong_type(f, kv, "array of string");
+    it->next = kv->elems;
+    it->left = kv->arr_n;
+    return ROJ_OK;
+}
+
+bool gguf_str_iter_next(gguf_str_iter *it, const char **ptr, uint64_t *len)
+{
+    if (it->left == 0)
+        return false;
+    /* The lengths were checked against the file when it was opened. */
+    *len = gguf_load_u64(it->next);
+    *ptr = (const char *)it->next + 8;
+    it->next += 8 + *len;
+    it->left--;
+    return true;
 }
 
 roj_status gguf_get_arr_f32(const gguf_file *f, const char *key, float **out,

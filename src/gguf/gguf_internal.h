@@ -27,9 +27,16 @@ struct gguf_kv {
     const char *str;          /* strings: NUL-terminated copy */
     uint64_t str_off;         /* offset of str in the arena while parsing */
     uint64_t str_len;         /* strings: bytes without the NUL */
-    uint64_t *str_offsets;    /* string arrays: (arr_n) offsets from elems
-                               * of each element's length field */
+    uint64_t *str_offsets;    /* string arrays: the offset from elems of
+                               * the length field of every
+                               * GGUF_STR_STRIDE-th element (0, S, 2S...) */
 };
+
+/* One offset per this many elements of a string array: an index of every
+ * element would take 8 bytes per token and merge for the life of a model
+ * (800 KB for a 50k vocabulary); a lookup now skips at most S - 1
+ * strings, whose lengths were checked when the file was opened. */
+#define GGUF_STR_STRIDE 16
 
 struct gguf_tensor_entry {
     gguf_tensor t;

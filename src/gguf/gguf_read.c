@@ -188,15 +188,16 @@ static roj_status skip_nested(struct cursor *c, int depth, uint64_t n)
 }
 
 /* Skips the elements of a string array; when offsets is not NULL, stores
- * the offset (from the first element) of each element's length field. */
+ * the offset (from the first element) of the length field of every
+ * GGUF_STR_STRIDE-th element. */
 static roj_status skip_strings(struct cursor *c, uint64_t n,
                                uint64_t *offsets)
 {
     uint64_t first = c->pos;
     for (uint64_t i = 0; i < n; i++) {
         uint64_t start = 0, len = 0;
-        if (offsets)
-            offsets[i] = c->pos - first;
+        if (offsets && i % GGUF_STR_STRIDE == 0)
+            offsets[i / GGUF_STR_STRIDE] = c->pos - first;
         roj_status st = cursor_string(c, &start, &len);
         if (st != ROJ_OK)
             return roj_error_wrap(st, "element %llu", (ull)i);
@@ -241,7 +242,8 @@ static roj_status parse_array(struct cursor *c, int depth, struct gguf_kv *kv)
                          "the %llu bytes left in the file",
                          (ull)n, (ull)c->pos, (ull)cursor_left(c));
     if (kv && n > 0) {
-        offsets = malloc((size_t)n * sizeof *offsets);
+        offsets = malloc((size_t)((n - 1) / GGUF_STR_STRIDE + 1) *
+                         sizeof *offsets);
         if (!offsets)
             return roj_error(ROJ_ERR_NOMEM, "out of memory for the index "
                              "of %llu strings", (ull)n);

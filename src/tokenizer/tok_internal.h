@@ -30,13 +30,14 @@ typedef struct vocab_text_slot {
 } vocab_text_slot;
 
 /* Slot of the BPE merge table: key is (left id << 32) | right id. */
-typedef struct vocab_merge_slot {
-    uint64_t key;   /* VOCAB_MERGE_EMPTY when unused */
-    int32_t rank;   /* position in tokenizer.ggml.merges; lower merges first */
+/* One BPE merge; its rank (lower merges first) is its index in
+ * roj_vocab.merges, which keeps the order of tokenizer.ggml.merges. */
+typedef struct vocab_merge {
+    int32_t left, right;
     int32_t merged; /* id of the token left + right */
-} vocab_merge_slot;
+} vocab_merge;
 
-#define VOCAB_MERGE_EMPTY UINT64_MAX
+#define VOCAB_MERGE_EMPTY UINT32_MAX
 
 struct pretok_config;
 
@@ -56,10 +57,14 @@ struct roj_vocab {
     vocab_text_slot *text_slots;
     uint32_t text_cap;
 
-    /* BPE merges, open addressing; (merge_cap) slots, a power of two. */
-    vocab_merge_slot *merge_slots;
-    uint32_t merge_cap;
+    /* BPE merges in rank order, and a hash table of their indices (open
+     * addressing, (merge_cap) slots, a power of two; VOCAB_MERGE_EMPTY
+     * when unused). 12 bytes per merge plus 4 per slot, where slots
+     * holding the merges themselves took 16 per slot. */
+    vocab_merge *merges;
     uint32_t n_merges;
+    uint32_t *merge_slots;
+    uint32_t merge_cap;
 
     /* BPE: the token of each byte's byte-to-unicode character.
      * SPM: the <0xXX> byte token of each byte. ROJ_TOKEN_NULL when absent. */
@@ -96,9 +101,10 @@ uint32_t vocab_table_capacity(size_t n);
 roj_status vocab_index_texts(roj_vocab *v, const char *name);
 /* Id of the token whose text is exactly [s, s + len), or ROJ_TOKEN_NULL. */
 roj_token vocab_lookup(const roj_vocab *v, const char *s, size_t len);
-/* Inserts a merge unless the pair is present (the first rank wins). */
+/* Appends a merge of the next rank unless the pair is present (the
+ * first rank wins). merges and merge_slots must have room for it. */
 void vocab_merge_insert(roj_vocab *v, roj_token left, roj_token right,
-                        int32_t rank, roj_token merged);
+                        roj_token merged);
 /* Finds the merge of (left, right); returns false when there is none. */
 bool vocab_merge_find(const roj_vocab *v, roj_token left, roj_token right,
                       int32_t *rank, roj_token *merged);

@@ -116,11 +116,13 @@ static roj_status read_tokens(roj_vocab *v, const gguf_file *file,
 
     /* Pass 1: sizes. An empty text becomes "[EMPTY_<id>]" as in llama.cpp,
      * so every token has a unique, non-empty text. */
+    gguf_str_iter it;
+    if ((s = gguf_str_iter_init(file, KEY_TOKENS, &it)))
+        return s;
     for (uint64_t i = 0; i < n; i++) {
         const char *p;
         uint64_t len;
-        if ((s = gguf_get_arr_str(file, KEY_TOKENS, i, &p, &len)))
-            return s;
+        (void)gguf_str_iter_next(&it, &p, &len);
         if (len > TOKEN_TEXT_MAX)
             return roj_error(ROJ_ERR_FORMAT, "%s: token %llu of %s is %llu "
                              "bytes long (max %u)", name,
@@ -138,10 +140,11 @@ static roj_status read_tokens(roj_vocab *v, const gguf_file *file,
 
     /* Pass 2: copy. */
     size_t off = 0;
+    (void)gguf_str_iter_init(file, KEY_TOKENS, &it);
     for (uint64_t i = 0; i < n; i++) {
         const char *p;
         uint64_t len;
-        (void)gguf_get_arr_str(file, KEY_TOKENS, i, &p, &len);
+        (void)gguf_str_iter_next(&it, &p, &len);
         if (len == 0) {
             log_warn("%s: token %llu is empty; naming it [EMPTY_%llu]", name,
                      (unsigned long long)i, (unsigned long long)i);
@@ -222,9 +225,9 @@ static roj_status read_merges(roj_vocab *v, const gguf_file *file,
 {
     int64_t idx = gguf_find_key(file, KEY_MERGES);
     uint64_t n;
-    uint32_t cap = 16;
     uint64_t unusable = 0;
     char *joined = NULL;
+    gguf_str_iter it;
     roj_status s;
 
     if (idx < 0)
@@ -237,23 +240,23 @@ static roj_status read_merges(roj_vocab *v, const gguf_file *file,
     if (n > INT32_MAX)
         return roj_error(ROJ_ERR_FORMAT, "%s: %s has %llu entries (max %d)",
                          name, KEY_MERGES, (unsigned long long)n, INT32_MAX);
-    cap = vocab_table_capacity(n);
+    if ((s = gguf_str_iter_init(file, KEY_MERGES, &it)))
+        return s;
+    uint32_t cap = vocab_table_capacity(n);
+    v->merges = malloc((size_t)(n ? n : 1) * sizeof *v->merges);
     v->merge_slots = malloc((size_t)cap * sizeof *v->merge_slots);
     joined = malloc(2 * v->max_token_len + 1);
-    if (!v->merge_slots || !joined) {
+    if (!v->merges || !v->merge_slots || !joined) {
         free(joined);
         return roj_error(ROJ_ERR_NOMEM, "%s: out of memory for %llu merges",
                          name, (unsigned long long)n);
     }
-    for (uint32_t i = 0; i < cap; i++)
-        v->merge_slots[i].key = VOCAB_MERGE_EMPTY;
+    memset(v->merge_slots, 0xff, (size_t)cap * sizeof *v->merge_slots);
     v->merge_cap = cap;
 
-    for (uint64_t i = 0; i < n; i++) {
-        const char *p;
-        uint64_t len;
-        if ((s = gguf_get_arr_str(file, KEY_MERGES, i, &p, &len)))
-            break;
+    const char *p;
+    uint64_t len;
+    while (gguf_str_iter_next(&it, &p, &len)) {
         /* The separator is the first space after the first byte, so a
          * left part may itself be a space. */
         const char *sp = len > 1 ? memchr(p + 1, ' ', len - 1) : NULL;
@@ -276,11 +279,16 @@ static roj_status read_merges(roj_vocab *v, const gguf_file *file,
             unusable++;
             continue;
         }
-        vocab_merge_insert(v, left, right, (int32_t)i, merged);
+        vocab_merge_insert(v, left, right, merged);
     }
     free(joined);
-    if (s != ROJ_OK)
-        return s;
+    /* Unusable and repeated merges leave room at the end. */
+    vocab_merge *shrunk = v->n_merges
+                              ? realloc(v->merges, (size_t)v->n_merges *
+                                                       sizeof *v->merges)
+                              : NULL;
+    if (shrunk)
+        v->merges = shrunk;
     if (unusable > 0)
         log_debug("%s: %llu of %llu merges are not pairs of tokens that "
                   "form a token; they never apply", name,
@@ -382,6 +390,7 @@ void roj_vocab_free(roj_vocab *v)
     free(v->tokens);
     free(v->text);
     free(v->text_slots);
+    free(v->merges);
     free(v->merge_slots);
     free(v->special);
     free(v->eog);

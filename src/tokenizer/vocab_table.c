@@ -89,48 +89,47 @@ roj_token vocab_lookup(const roj_vocab *v, const char *s, size_t len)
     }
 }
 
-static uint32_t merge_slot_index(uint64_t key, uint32_t mask)
+static uint32_t merge_slot_index(roj_token left, roj_token right,
+                                 uint32_t mask)
 {
+    uint64_t key = ((uint64_t)(uint32_t)left << 32) | (uint32_t)right;
     /* Fibonacci hashing: the high bits of the product are well mixed. */
     return (uint32_t)((key * 0x9E3779B97F4A7C15ull) >> 32) & mask;
 }
 
 void vocab_merge_insert(roj_vocab *v, roj_token left, roj_token right,
-                        int32_t rank, roj_token merged)
+                        roj_token merged)
 {
-    uint64_t key = ((uint64_t)(uint32_t)left << 32) | (uint32_t)right;
     uint32_t mask = v->merge_cap - 1;
-
-    for (uint32_t i = merge_slot_index(key, mask);; i = (i + 1) & mask) {
-        vocab_merge_slot *slot = &v->merge_slots[i];
-        if (slot->key == key)
-            return;
-        if (slot->key == VOCAB_MERGE_EMPTY) {
-            slot->key = key;
-            slot->rank = rank;
-            slot->merged = merged;
-            v->n_merges++;
+    for (uint32_t i = merge_slot_index(left, right, mask);;
+         i = (i + 1) & mask) {
+        uint32_t at = v->merge_slots[i];
+        if (at == VOCAB_MERGE_EMPTY) {
+            v->merge_slots[i] = v->n_merges;
+            v->merges[v->n_merges++] = (vocab_merge){left, right, merged};
             return;
         }
+        if (v->merges[at].left == left && v->merges[at].right == right)
+            return;
     }
 }
 
 bool vocab_merge_find(const roj_vocab *v, roj_token left, roj_token right,
                       int32_t *rank, roj_token *merged)
 {
-    uint64_t key = ((uint64_t)(uint32_t)left << 32) | (uint32_t)right;
-    uint32_t mask = v->merge_cap - 1;
-
     if (v->merge_cap == 0)
         return false;
-    for (uint32_t i = merge_slot_index(key, mask);; i = (i + 1) & mask) {
-        const vocab_merge_slot *slot = &v->merge_slots[i];
-        if (slot->key == key) {
-            *rank = slot->rank;
-            *merged = slot->merged;
+    uint32_t mask = v->merge_cap - 1;
+    for (uint32_t i = merge_slot_index(left, right, mask);;
+         i = (i + 1) & mask) {
+        uint32_t at = v->merge_slots[i];
+        if (at == VOCAB_MERGE_EMPTY)
+            return false;
+        const vocab_merge *e = &v->merges[at];
+        if (e->left == left && e->right == right) {
+            *rank = (int32_t)at;
+            *merged = e->merged;
             return true;
         }
-        if (slot->key == VOCAB_MERGE_EMPTY)
-            return false;
     }
 }
