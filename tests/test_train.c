@@ -82,6 +82,8 @@ static void tiny_opts(train_opts *o, const char *data, const char *out)
     o->n_threads = 2;
     o->lm_weight = 0.0f;
     o->dropout = 0.0f;
+    o->token_dropout = 0.0f;
+    o->label_smoothing = 0.0f;
     o->augment = 0;
     o->ema = 0.0f;
     o->keep_best = 0;
@@ -353,19 +355,28 @@ static void test_regularized_kill_and_resume(void **state)
     }
 }
 
-static int valid_accuracies(const char *path, double *acc, int cap)
+/* The values of field ("accuracy", "loss") of the validation lines. */
+static int valid_numbers(const char *path, const char *field, double *out,
+                         int cap)
 {
     char *text = test_read_file(path, NULL);
+    char key[32];
+    snprintf(key, sizeof key, "\"%s\":", field);
     int n = 0;
     for (char *p = text; (p = strstr(p, "\"kind\":\"valid\"")) != NULL;
          p++) {
-        char *a = strstr(p, "\"accuracy\":");
+        char *a = strstr(p, key);
         assert_non_null(a);
         assert_true(n < cap);
-        acc[n++] = strtod(a + strlen("\"accuracy\":"), NULL);
+        out[n++] = strtod(a + strlen(key), NULL);
     }
     free(text);
     return n;
+}
+
+static int valid_accuracies(const char *path, double *acc, int cap)
+{
+    return valid_numbers(path, "accuracy", acc, cap);
 }
 
 /* --keep-best writes the weights of the best validation pass (the first
@@ -418,6 +429,35 @@ static void test_keep_best(void **state)
     free(b);
 
     kill_and_resume(0.0f, true, 0.0f, 0.0f);
+
+    /* --best-by-loss keeps the pass with the lowest validation loss. */
+    tiny_opts(&o, data, tmp(1, "byloss.gguf"));
+    o.max_steps = 200;
+    o.valid_fraction = 0.25;
+    o.eval_every = 10;
+    o.keep_best = true;
+    o.best_by_loss = true;
+    o.metrics_path = tmp(2, "byloss.jsonl");
+    unlink(o.metrics_path);
+    assert_int_equal(train_run(&o), ROJ_OK);
+    double loss[64];
+    assert_int_equal(valid_numbers(tmp(2, "byloss.jsonl"), "loss", loss, 64),
+                     20);
+    int lowest = 0, most = 0;
+    assert_int_equal(valid_accuracies(tmp(2, "byloss.jsonl"), acc, 64), 20);
+    for (int i = 1; i < 20; i++) {
+        if ((float)loss[i] < (float)loss[lowest])
+            lowest = i;
+        if ((float)acc[i] > (float)acc[most])
+            most = i;
+    }
+    /* Otherwise this run could not tell the two choices apart. */
+    assert_int_not_equal(lowest, most);
+    assert_int_equal(gguf_open(tmp(1, "byloss.gguf"), &f), ROJ_OK);
+    assert_int_equal(gguf_get_f32(f, "roj.valid.loss", &written), ROJ_OK);
+    gguf_close(f);
+    printf("  lowest validation loss at pass %d\n", lowest + 1);
+    assert_float_equal(written, (float)loss[lowest], 0.0f);
 }
 
 /* Classify keeps the best validated moving average by default; the other
@@ -432,18 +472,31 @@ static void test_task_defaults(void **state)
     assert_float_equal(o.ema, 0.998f, 0.0f);
     assert_int_equal(o.keep_best, 1);
     assert_int_equal(o.epochs, 30);
+    assert_float_equal(o.token_dropout, 0.2f, 0.0f);
+    assert_float_equal(o.label_smoothing, 0.0f, 0.0f);
+    /* Validation: 10% of the records, at most 500; a given share stays. */
+    assert_float_equal(train_valid_fraction(&o, 1000), 0.1, 0.0);
+    assert_float_equal(train_valid_fraction(&o, 10003), 500.0 / 10003, 1e-12);
+    o.valid_fraction = 0.25;
+    assert_float_equal(train_valid_fraction(&o, 10003), 0.25, 0.0);
+    train_opts_default(&o);
+    o.task = TRAIN_EXTRACT;
+    assert_float_equal(train_valid_fraction(&o, 10003), 0.1, 0.0);
     train_opts_default(&o);
     o.task = TRAIN_EXTRACT;
     train_task_defaults(&o);
     assert_float_equal(o.ema, 0.0f, 0.0f);
     assert_int_equal(o.keep_best, 0);
+    assert_float_equal(o.token_dropout, 0.0f, 0.0f);
     train_opts_default(&o);
     o.task = TRAIN_CLASSIFY;
     o.ema = 0.0f;
     o.keep_best = 0;
+    o.token_dropout = 0.0f;
     train_task_defaults(&o);
     assert_float_equal(o.ema, 0.0f, 0.0f);
     assert_int_equal(o.keep_best, 0);
+    assert_float_equal(o.token_dropout, 0.0f, 0.0f);
 }
 
 static void test_resume_other_options(void **state)

@@ -115,7 +115,8 @@ int cmd_train(int argc, char **argv)
         {NULL, "--valid", CLI_STRING, &o.valid_path, "FILE",
          "validation data (default: split off --valid-fraction)"},
         {NULL, "--valid-fraction", CLI_FLOAT, &valid_fraction, "F",
-         "share of the data held out for validation (0.1)"},
+         "share of the data held out for validation (0.1; classify: at "
+         "most 500 examples)"},
         CLI_DATA_OPTIONS(o.data),
         {NULL, "--labels", CLI_STRING, &labels, "A,B,...",
          "fixed label (or slot) set; other labels are errors"},
@@ -161,6 +162,9 @@ int cmd_train(int argc, char **argv)
         {NULL, "--keep-best", CLI_FLAG, &keep_best, NULL,
          "write the weights that scored best at a validation pass (classify "
          "default)"},
+        {NULL, "--best-by-loss", CLI_FLAG, &o.best_by_loss, NULL,
+         "--keep-best picks the pass with the lowest validation loss "
+         "instead of the highest accuracy"},
         {NULL, "--keep-last", CLI_FLAG, &keep_last, NULL,
          "write the weights of the last step (extract and generate "
          "default)"},
@@ -179,7 +183,7 @@ int cmd_train(int argc, char **argv)
          "(classify 0.5, extract 0.3, generate 0)"},
         {NULL, "--token-dropout", CLI_FLOAT, &o.token_dropout, "P",
          "classify: delete each token of a training text with this "
-         "probability, 0 .. 0.5, new draws every epoch (0)"},
+         "probability, 0 .. 0.5, new draws every epoch (classify 0.2)"},
         {NULL, "--label-smoothing", CLI_FLOAT, &o.label_smoothing, "F",
          "classify: spread this share of each target over all labels, "
          "0 .. 0.5 (0)"},
@@ -231,7 +235,8 @@ int cmd_train(int argc, char **argv)
     if (!o.data_path || !o.out_path)
         return cli_usage_error("train", "--data and --out are required");
     o.valid_fraction = valid_fraction;
-    if (!(valid_fraction >= 0 && valid_fraction < 1))
+    if (valid_fraction != -1.0f &&
+        !(valid_fraction >= 0 && valid_fraction < 1))
         return cli_usage_error("train", "--valid-fraction %g: use 0 .. 0.99",
                                (double)valid_fraction);
     if (budget && (o.time_budget = cli_parse_duration(budget)) <= 0)

@@ -89,7 +89,7 @@ static void cache_key(const train_opts *o, const char *data_hex,
                        "data=%s task=%d preset=%s vocab=%u steps=%lld "
                        "batch=%d augment=%d lr=%g seed=%llu valid=%g "
                        "label=%s labels=%zu ema=%g best=%d td=%g ls=%g "
-                       "defaults=2",
+                       "defaults=3",
                        data_hex, (int)o->task, o->preset, o->vocab_size,
                        (long long)o->max_steps, (int)o->batch_tokens,
                        o->augment, (double)o->lr,

@@ -379,7 +379,9 @@ static roj_status evaluate(tloop *L)
      * keeps the same weights as one that was never stopped. */
     const bool better = !st && L->valid && L->valid->n &&
                         (!L->have_best ||
-                         (float)acc > (float)L->best_valid_acc);
+                         (L->o->best_by_loss
+                              ? (float)loss < (float)L->best_valid_loss
+                              : (float)acc > (float)L->best_valid_acc));
     if (better) {
         if (L->best)
             memcpy(L->best, L->m->params,

@@ -51,7 +51,7 @@ void train_opts_default(train_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->task = TRAIN_CLASSIFY;
-    o->valid_fraction = 0.1;
+    o->valid_fraction = -1.0; /* TRAIN_VALID_FRACTION, capped */
     o->preset = "tiny";
     o->epochs = 0;        /* task default, see train_task_defaults */
     o->lm_weight = -1.0f;
@@ -75,6 +75,17 @@ void train_opts_default(train_opts *o)
     o->lora_targets = TLORA_Q | TLORA_V;
 }
 
+double train_valid_fraction(const train_opts *o, size_t n_records)
+{
+    if (o->valid_fraction >= 0.0)
+        return o->valid_fraction;
+    double f = TRAIN_VALID_FRACTION;
+    if (o->task == TRAIN_CLASSIFY && n_records > 0 &&
+        f * (double)n_records > TRAIN_VALID_MAX)
+        f = TRAIN_VALID_MAX / (double)n_records;
+    return f;
+}
+
 void train_task_defaults(train_opts *o)
 {
     /* Measured on banking77 and restaurant8k (docs/BENCHMARKS.md): the
@@ -88,7 +99,7 @@ void train_task_defaults(train_opts *o)
         float ema;
         int keep_best;
         float smoothing, token_dropout;
-    } d[] = {{30, 0.5f, 0.1f, 0, 0.998f, 1, 0.0f, 0.0f},
+    } d[] = {{30, 0.5f, 0.1f, 0, 0.998f, 1, 0.0f, 0.2f},
              {4, 0.3f, 0.05f, 4, 0.0f, 0, 0.0f, 0.0f},
              {10, 0.0f, 0.0f, 0, 0.0f, 0, 0.0f, 0.0f}};
     const int t = (int)o->task;
@@ -159,8 +170,9 @@ static roj_status load_data(tsetup *s)
             s->va_idx[i] = i;
         return ROJ_OK;
     }
-    return train_data_split(&s->data, o->valid_fraction, o->seed,
-                            &s->tr_idx, &s->n_tr, &s->va_idx, &s->n_va);
+    return train_data_split(&s->data, train_valid_fraction(o, s->data.n),
+                            o->seed, &s->tr_idx, &s->n_tr, &s->va_idx,
+                            &s->n_va);
 }
 
 /* Texts the tokenizer learns from: every input, target and the template
@@ -410,7 +422,8 @@ static void run_digest(tsetup *s, char out[65], char *opts, size_t cap)
                      (unsigned long long)o->seed,
                      o->lora_rank, (double)o->lora_alpha, o->lora_targets,
                      o->base_path ? o->base_path : "-",
-                     o->valid_path ? o->valid_path : "-", o->valid_fraction,
+                     o->valid_path ? o->valid_path : "-",
+                     train_valid_fraction(o, s->data.n),
                      train_template_of(o),
                      o->data.context_column ? o->data.context_column : "-",
                      s->n_tr, (double)o->ema, o->keep_best);
@@ -418,6 +431,8 @@ static void run_digest(tsetup *s, char out[65], char *opts, size_t cap)
     if (o->label_smoothing > 0.0f && n > 0 && (size_t)n < sizeof buf)
         n += snprintf(buf + n, sizeof buf - (size_t)n, "\037ls=%.9g",
                       (double)o->label_smoothing);
+    if (o->best_by_loss && n > 0 && (size_t)n < sizeof buf)
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "\037bestby=loss");
     if (o->token_dropout > 0.0f && n > 0 && (size_t)n < sizeof buf)
         n += snprintf(buf + n, sizeof buf - (size_t)n, "\037td=%.9g",
                       (double)o->token_dropout);

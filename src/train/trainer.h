@@ -32,7 +32,8 @@ typedef struct train_opts {
     train_task task;
     const char *data_path;
     const char *valid_path;        /* NULL: split valid_fraction off */
-    double valid_fraction;
+    double valid_fraction;         /* -1: TRAIN_VALID_FRACTION, at most
+                                      TRAIN_VALID_MAX examples */
     train_data_opts data;          /* column options, shared with eval */
 
     /* model */
@@ -56,6 +57,9 @@ typedef struct train_opts {
     int keep_best;                 /* 1: write the weights that scored best
                                       on the validation set, not the last;
                                       0: the last; -1: the task's default */
+    bool best_by_loss;             /* --keep-best picks the pass with the
+                                      lowest validation loss, not the
+                                      highest accuracy */
     float ema;                     /* decay per step of the moving average
                                       of the weights that is validated and
                                       written; 0 = off (the last weights) */
@@ -98,6 +102,17 @@ void train_opts_default(train_opts *o);
  * dropout 0.1 / 0.05 / 0. Extract from scratch also gets 4 augmented
  * copies of each labeled text. */
 void train_task_defaults(train_opts *o);
+
+/* The default validation split: 10% of the records, for classify no more
+ * than 500. Past a few hundred examples a larger split barely sharpens
+ * the choice of --keep-best, and every example held out is one the model
+ * does not learn from (on banking77, 5% instead of 10% added 0.7 points
+ * of test accuracy). Extract was measured with 10% and keeps it. */
+#define TRAIN_VALID_FRACTION 0.1
+#define TRAIN_VALID_MAX 500.0
+
+/* The share of n_records that validation takes under o. */
+double train_valid_fraction(const train_opts *o, size_t n_records);
 
 /* Runs the whole pipeline; progress and reports go to stderr. */
 roj_status train_run(const train_opts *o);
