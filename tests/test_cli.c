@@ -134,6 +134,21 @@ static void train_options_checked(void **state)
             fail_msg("%s %s: %s", bad[i].opt, bad[i].value, r.err);
         run_free(&r);
     }
+    /* Options that would have no effect on the task are errors too. */
+    static const struct { const char *task, *opt, *words; } moot[] = {
+        {"extract", "--token-dropout", "applies to --task classify only"},
+        {"generate", "--label-smoothing", "applies to --task classify only"},
+    };
+    for (size_t i = 0; i < sizeof moot / sizeof moot[0]; i++) {
+        const char *args[] = {"train", "--task", moot[i].task, "--data",
+                              data, "--out", "/nope/x.gguf", moot[i].opt,
+                              "0.1", NULL};
+        struct run r = run_roj(NULL, args);
+        assert_int_equal(r.status, 2);
+        if (!strstr(r.err, moot[i].words))
+            fail_msg("%s %s: %s", moot[i].task, moot[i].opt, r.err);
+        run_free(&r);
+    }
     /* Accepted forms get past option checks to the output folder check. */
     static const char *const good[] = {"90", "9m30s", "1h30m", "250ms"};
     for (size_t i = 0; i < 4; i++) {

@@ -279,6 +279,13 @@ int cmd_train(int argc, char **argv)
         {!(o.token_dropout == -1.0f ||
            (o.token_dropout >= 0.0f && o.token_dropout <= 0.5f)),
          "--token-dropout must be 0 .. 0.5"},
+        {o.task != TRAIN_CLASSIFY && o.token_dropout > 0.0f,
+         "--token-dropout applies to --task classify only"},
+        {o.task != TRAIN_CLASSIFY && o.label_smoothing > 0.0f,
+         "--label-smoothing applies to --task classify only"},
+        {o.base_path && o.label_smoothing > 0.0f,
+         "--label-smoothing needs a classifier trained from scratch: with "
+         "--base, labels are scored as text, not as label tokens"},
         {!(o.ema == -1.0f || (o.ema >= 0.0f && o.ema <= 0.9999f)),
          "--ema must be 0 .. 0.9999"},
         {keep_best && keep_last, "--keep-best and --keep-last exclude each "
