@@ -128,6 +128,38 @@ INLINE void bftile(int nr, int nt, const kern_mm_args *p, int64_t r0, int64_t t0
             p->y[(t0 + t) * p->y_stride + r0 + r] = kern_hsum_ps(acc[r][t]);
 }
 
+/* Rows of at most this many values use 16-row tiles for one token. */
+#define SHORT_ROW_VALUES 256
+
+/* F32 / F16 weights, one token, 16 rows. On short rows (a small model's
+ * output matrix) the time goes to the sums at the end, which the 4 x 4
+ * shuffle tree shares, with rows 4j .. 4j + 3 as its "token" j. Each row
+ * is summed in the order of ftile, so the bits do not depend on the tile. */
+INLINE void ftile16(int kind, const kern_mm_args *p, int64_t r0, int64_t t)
+{
+    const float *a = (const float *)(p->act + (size_t)t * p->act_row_bytes);
+    const int64_t n = p->n_in;
+    __m512 acc[16];
+
+    #pragma GCC unroll 16
+    for (int r = 0; r < 16; r++)
+        acc[r] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 av = _mm512_maskz_loadu_ps(k, a + i);
+        #pragma GCC unroll 16
+        for (int r = 0; r < 16; r++) {
+            const uint8_t *w = p->w + (size_t)(r0 + r) * p->w_row_bytes;
+            acc[r] = _mm512_fmadd_ps(fw_load(kind, w, i, k), av, acc[r]);
+        }
+    }
+    __m512 tile[4][4];
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++)
+            tile[i][j] = acc[j * 4 + i];
+    _mm512_storeu_ps(p->y + t * p->y_stride + r0, kern_reduce_4x4_sums(tile));
+}
+
 /* Dispatches the tiles of one kind over the row range and token blocks:
  * rows outer so a 4-row strip stays in L1 while the tokens pass over it. */
 INLINE void ftile_any(int kind, int nr, int nt, const kern_mm_args *p, int64_t r,
@@ -141,6 +173,16 @@ INLINE void ftile_any(int kind, int nr, int nt, const kern_mm_args *p, int64_t r
 
 INLINE void fmatmul(int kind, const kern_mm_args *p)
 {
+    if (kind != F_BF16 && p->n_tok == 1 && p->n_in <= SHORT_ROW_VALUES) {
+        int64_t r = p->row_begin;
+        for (; r + 16 <= p->row_end; r += 16)
+            ftile16(kind, p, r, 0);
+        for (; r + 4 <= p->row_end; r += 4)
+            ftile(kind, 4, 1, p, r, 0);
+        for (; r < p->row_end; r++)
+            ftile(kind, 1, 1, p, r, 0);
+        return;
+    }
     const int64_t rows_full = p->row_begin + (p->row_end - p->row_begin) / 4 * 4;
     const int64_t tok_block = kern_token_block(p->act_row_bytes, 4);
 
