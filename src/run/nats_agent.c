@@ -278,7 +278,8 @@ static void held_set(agent *a, natsMsg **msgs, int n)
     pthread_mutex_unlock(&a->mu);
 }
 
-/* Stops keeping the message alive once it is answered. */
+/* Stops sending "in progress" for a message that got its ack, nak or
+ * term. */
 static void held_drop(agent *a, natsMsg *msg)
 {
     pthread_mutex_lock(&a->mu);
@@ -288,10 +289,10 @@ static void held_drop(agent *a, natsMsg *msg)
     pthread_mutex_unlock(&a->mu);
 }
 
-/* Whether a failed bucket call for a held message gets another try
- * (the batch's deadline has not passed and no stop is asked for);
- * waits before it: 50 ms, doubling up to 1 s. *tries counts the
- * retries so far; the first one is logged with what failed. */
+/* Whether a failed bucket call for a held message gets another try:
+ * true while the batch's deadline has not passed and no stop was
+ * requested. It waits before returning, 50 ms doubling up to 1 s.
+ * *tries counts the retries so far, and the first one is logged. */
 static bool bucket_retry(agent *a, const char *label, const char *what,
                          unsigned *tries)
 {
@@ -637,8 +638,8 @@ static roj_status batch_process(agent *a, size_t skill, natsx_batch *b)
         goto done;
     }
 
-    /* Every message is kept alive until it is answered, also while a
-     * bucket call waits out a failover. */
+    /* Every message is kept alive until its ack, nak or term, also
+     * while a bucket call waits out a failover. */
     for (size_t i = 0; i < n; i++)
         held[i] = b->msgs[i];
     held_set(a, held, (int)n);
