@@ -124,6 +124,8 @@ static void train_options_checked(void **state)
         {"--template", "{txt}", "has no {text}"},
         {"--preset", "tinyy", "use tiny, small"},
         {"--dropout", "1", "--dropout must be 0 .. 0.9"},
+        {"--token-dropout", "0.9", "--token-dropout 0.9: use 0 .. 0.5"},
+        {"--label-smoothing", "-2", "--label-smoothing -2: use 0 .. 0.5"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *args[] = {"train", "--data", data, "--out", "/nope/x.gguf",

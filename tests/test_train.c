@@ -207,27 +207,41 @@ static void *tensor_bytes(const char *path, const char *name, size_t *n)
     return copy;
 }
 
+/* Options of a kill-and-resume case that differ from tiny_opts. */
+typedef struct resume_case {
+    float ema;
+    bool keep_best;
+    float smoothing;
+    float token_dropout;
+} resume_case;
+
+/* Fills the options of one run of a kill-and-resume case. */
+static void resume_opts(train_opts *o, const char *data, const char *out,
+                        const resume_case *rc)
+{
+    tiny_opts(o, data, out);
+    o->max_steps = 300;
+    o->checkpoint_every = 20;
+    o->ema = rc->ema;
+    o->keep_best = rc->keep_best;
+    o->label_smoothing = rc->smoothing;
+    o->token_dropout = rc->token_dropout;
+    if (rc->keep_best) {
+        o->valid_fraction = 0.25;
+        o->eval_every = 20;
+    }
+}
+
 /* A run killed with SIGKILL after its first checkpoints and resumed
  * writes the weights of an uninterrupted run, with or without a moving
  * average of the weights (ema > 0). */
-static void kill_and_resume(float ema, bool keep_best, float smoothing,
-                            float token_dropout)
+static void kill_and_resume(const resume_case *rc)
 {
     const char *data = tmp(0, "resume.csv");
     write_classify_csv(data);
     train_opts o;
     /* Uninterrupted reference run. */
-    tiny_opts(&o, data, tmp(1, "ref.gguf"));
-    o.max_steps = 300;
-    o.checkpoint_every = 20;
-    o.ema = ema;
-    o.keep_best = keep_best;
-    o.label_smoothing = smoothing;
-    o.token_dropout = token_dropout;
-    if (keep_best) {
-        o.valid_fraction = 0.25;
-        o.eval_every = 20;
-    }
+    resume_opts(&o, data, tmp(1, "ref.gguf"), rc);
     assert_int_equal(train_run(&o), ROJ_OK);
 
     /* The same run in a child killed with SIGKILL after its first
@@ -242,17 +256,7 @@ static void kill_and_resume(float ema, bool keep_best, float smoothing,
         assert_true(pid >= 0);
         if (pid == 0) {
             train_opts c;
-            tiny_opts(&c, data, out);
-            c.max_steps = 300;
-            c.checkpoint_every = 20;
-            c.ema = ema;
-            c.keep_best = keep_best;
-            c.label_smoothing = smoothing;
-            c.token_dropout = token_dropout;
-            if (keep_best) {
-                c.valid_fraction = 0.25;
-                c.eval_every = 20;
-            }
+            resume_opts(&c, data, out, rc);
             _exit(train_run(&c) == ROJ_OK ? 0 : 1);
         }
         struct stat sb;
@@ -265,17 +269,7 @@ static void kill_and_resume(float ema, bool keep_best, float smoothing,
         killed = WIFSIGNALED(status) && stat(ckpt, &sb) == 0;
     }
     assert_true(killed);
-    tiny_opts(&o, data, out);
-    o.max_steps = 300;
-    o.checkpoint_every = 20;
-    o.ema = ema;
-    o.keep_best = keep_best;
-    o.label_smoothing = smoothing;
-    o.token_dropout = token_dropout;
-    if (keep_best) {
-        o.valid_fraction = 0.25;
-        o.eval_every = 20;
-    }
+    resume_opts(&o, data, out, rc);
     o.resume = true;
     assert_int_equal(train_run(&o), ROJ_OK);
 
@@ -298,7 +292,7 @@ static void kill_and_resume(float ema, bool keep_best, float smoothing,
 static void test_kill_and_resume(void **state)
 {
     (void)state;
-    kill_and_resume(0.0f, false, 0.0f, 0.0f);
+    kill_and_resume(&(resume_case){0});
 }
 
 /* The moving average is what gets written: other weights than the last
@@ -312,7 +306,7 @@ static void test_ema_kill_and_resume(void **state)
     tiny_opts(&o, data, tmp(4, "last.gguf"));
     o.max_steps = 300;
     assert_int_equal(train_run(&o), ROJ_OK);
-    kill_and_resume(0.95f, false, 0.0f, 0.0f);
+    kill_and_resume(&(resume_case){.ema = 0.95f});
     size_t na, nb;
     void *a = tensor_bytes(tmp(4, "last.gguf"), "blk.0.attn_q.weight", &na);
     void *b = tensor_bytes(tmp(1, "ref.gguf"), "blk.0.attn_q.weight", &nb);
@@ -322,32 +316,30 @@ static void test_ema_kill_and_resume(void **state)
     free(b);
 }
 
-/* Accuracy of each validation pass in a metrics file, in order. */
 /* Label smoothing and token dropout change what is learned, and a
  * killed run resumes to the same weights with them (the dropped tokens
  * depend on the seed, the epoch and the example only). */
 static void test_regularized_kill_and_resume(void **state)
 {
     (void)state;
-    kill_and_resume(0.0f, false, 0.1f, 0.2f);
+    kill_and_resume(&(resume_case){.smoothing = 0.1f,
+                                   .token_dropout = 0.2f});
     train_opts o;
     tiny_opts(&o, tmp(0, "resume.csv"), tmp(4, "plain.gguf"));
     o.max_steps = 300;
     assert_int_equal(train_run(&o), ROJ_OK);
-    for (int which = 0; which < 2; which++) {
-        /* which 0: both; 1: token dropout alone. */
-        const char *path = tmp(1, "ref.gguf");
-        if (which == 1) {
-            path = tmp(5, "dropped.gguf");
-            tiny_opts(&o, tmp(0, "resume.csv"), path);
-            o.max_steps = 300;
-            o.token_dropout = 0.2f;
-            assert_int_equal(train_run(&o), ROJ_OK);
-        }
+    tiny_opts(&o, tmp(0, "resume.csv"), tmp(5, "dropped.gguf"));
+    o.max_steps = 300;
+    o.token_dropout = 0.2f;
+    assert_int_equal(train_run(&o), ROJ_OK);
+
+    /* Both options together, then token dropout alone. */
+    const char *changed[] = {tmp(1, "ref.gguf"), tmp(5, "dropped.gguf")};
+    for (int i = 0; i < 2; i++) {
         size_t na, nb;
         void *a = tensor_bytes(tmp(4, "plain.gguf"), "token_embd.weight",
                                &na);
-        void *b = tensor_bytes(path, "token_embd.weight", &nb);
+        void *b = tensor_bytes(changed[i], "token_embd.weight", &nb);
         assert_int_equal(na, nb);
         assert_memory_not_equal(a, b, na);
         free(a);
@@ -374,9 +366,19 @@ static int valid_numbers(const char *path, const char *field, double *out,
     return n;
 }
 
+/* Accuracy of each validation pass in a metrics file, in order. */
 static int valid_accuracies(const char *path, double *acc, int cap)
 {
     return valid_numbers(path, "accuracy", acc, cap);
+}
+
+/* Fills the options of a run with 20 validation passes. */
+static void passes_opts(train_opts *o, const char *data, const char *out)
+{
+    tiny_opts(o, data, out);
+    o->max_steps = 200;
+    o->valid_fraction = 0.25;
+    o->eval_every = 10;
 }
 
 /* --keep-best writes the weights of the best validation pass (the first
@@ -387,19 +389,13 @@ static void test_keep_best(void **state)
     const char *data = tmp(0, "best.csv");
     write_classify_csv(data);
     train_opts o;
-    tiny_opts(&o, data, tmp(1, "best.gguf"));
-    o.max_steps = 200;
+    passes_opts(&o, data, tmp(1, "best.gguf"));
     o.lr = 2e-2f;
-    o.valid_fraction = 0.25;
-    o.eval_every = 10;
     o.keep_best = true;
     o.metrics_path = tmp(2, "best.jsonl");
     assert_int_equal(train_run(&o), ROJ_OK);
-    tiny_opts(&o, data, tmp(3, "last.gguf"));
-    o.max_steps = 200;
+    passes_opts(&o, data, tmp(3, "last.gguf"));
     o.lr = 2e-2f;
-    o.valid_fraction = 0.25;
-    o.eval_every = 10;
     assert_int_equal(train_run(&o), ROJ_OK);
 
     double acc[64];
@@ -428,13 +424,10 @@ static void test_keep_best(void **state)
     free(a);
     free(b);
 
-    kill_and_resume(0.0f, true, 0.0f, 0.0f);
+    kill_and_resume(&(resume_case){.keep_best = true});
 
     /* --best-by-loss keeps the pass with the lowest validation loss. */
-    tiny_opts(&o, data, tmp(1, "byloss.gguf"));
-    o.max_steps = 200;
-    o.valid_fraction = 0.25;
-    o.eval_every = 10;
+    passes_opts(&o, data, tmp(1, "byloss.gguf"));
     o.keep_best = true;
     o.best_by_loss = true;
     o.metrics_path = tmp(2, "byloss.jsonl");
@@ -443,21 +436,21 @@ static void test_keep_best(void **state)
     double loss[64];
     assert_int_equal(valid_numbers(tmp(2, "byloss.jsonl"), "loss", loss, 64),
                      20);
-    int lowest = 0, most = 0;
+    int lowest_loss = 0, highest_accuracy = 0;
     assert_int_equal(valid_accuracies(tmp(2, "byloss.jsonl"), acc, 64), 20);
     for (int i = 1; i < 20; i++) {
-        if ((float)loss[i] < (float)loss[lowest])
-            lowest = i;
-        if ((float)acc[i] > (float)acc[most])
-            most = i;
+        if ((float)loss[i] < (float)loss[lowest_loss])
+            lowest_loss = i;
+        if ((float)acc[i] > (float)acc[highest_accuracy])
+            highest_accuracy = i;
     }
     /* Otherwise this run could not tell the two choices apart. */
-    assert_int_not_equal(lowest, most);
+    assert_int_not_equal(lowest_loss, highest_accuracy);
     assert_int_equal(gguf_open(tmp(1, "byloss.gguf"), &f), ROJ_OK);
     assert_int_equal(gguf_get_f32(f, "roj.valid.loss", &written), ROJ_OK);
     gguf_close(f);
-    printf("  lowest validation loss at pass %d\n", lowest + 1);
-    assert_float_equal(written, (float)loss[lowest], 0.0f);
+    printf("  lowest validation loss at pass %d\n", lowest_loss + 1);
+    assert_float_equal(written, (float)loss[lowest_loss], 0.0f);
 }
 
 /* Classify keeps the best validated moving average by default; the other
@@ -474,7 +467,8 @@ static void test_task_defaults(void **state)
     assert_int_equal(o.epochs, 30);
     assert_float_equal(o.token_dropout, 0.2f, 0.0f);
     assert_float_equal(o.label_smoothing, 0.0f, 0.0f);
-    /* Validation: 10% of the records, at most 500; a given share stays. */
+    /* Validation takes 10% of the records, at most 500. A given share
+     * stays as it is. */
     assert_float_equal(train_valid_fraction(&o, 1000), 0.1, 0.0);
     assert_float_equal(train_valid_fraction(&o, 10003), 500.0 / 10003, 1e-12);
     o.valid_fraction = 0.25;

@@ -117,14 +117,16 @@ static const char *str(const cJSON *o, const char *key)
     return cJSON_IsString(v) ? v->valuestring : "?";
 }
 
-/* Adds "heartbeat_age_s" to every agent record. */
-static void agents_add_age(cJSON *agents)
+/* Adds to every record the field age_key: the seconds since the Unix
+ * time in milliseconds of its field ms_key. */
+static void records_add_age(cJSON *records, const char *ms_key,
+                            const char *age_key)
 {
     int64_t now = wall_ms();
-    cJSON *a;
-    cJSON_ArrayForEach(a, agents) {
-        double age = ((double)now - num(a, "heartbeat_ms")) / 1e3;
-        cJSON_AddNumberToObject(a, "heartbeat_age_s", age < 0 ? 0 : age);
+    cJSON *r;
+    cJSON_ArrayForEach(r, records) {
+        double age = ((double)now - num(r, ms_key)) / 1e3;
+        cJSON_AddNumberToObject(r, age_key, age < 0 ? 0 : age);
     }
 }
 
@@ -152,20 +154,9 @@ static void agents_print(const char *swarm, const cJSON *agents)
     }
 }
 
-/* A run whose record is older than this has lost its submitter: roj
- * run rewrites it every second. */
+/* A run whose record is older than this has lost its submitter, because
+ * roj run rewrites it every second. */
 #define RUN_STALE_S 15.0
-
-/* Adds "updated_age_s" to every run record. */
-static void runs_add_age(cJSON *runs)
-{
-    int64_t now = wall_ms();
-    cJSON *r;
-    cJSON_ArrayForEach(r, runs) {
-        double age = ((double)now - num(r, "updated_ms")) / 1e3;
-        cJSON_AddNumberToObject(r, "updated_age_s", age < 0 ? 0 : age);
-    }
-}
 
 static void runs_print(const cJSON *runs)
 {
@@ -265,8 +256,8 @@ int cmd_status(int argc, char **argv)
     natsx_close(c);
     natsx_library_close(2000);
     if (ok) {
-        agents_add_age(agents);
-        runs_add_age(runs);
+        records_add_age(agents, "heartbeat_ms", "heartbeat_age_s");
+        records_add_age(runs, "updated_ms", "updated_age_s");
         if (json) {
             char *text = cJSON_PrintUnformatted(doc);
             if (text)

@@ -273,12 +273,6 @@ int cmd_train(int argc, char **argv)
          "--vocab-size must be at least 320"},
         {!(o.dropout == -1.0f || (o.dropout >= 0.0f && o.dropout <= 0.9f)),
          "--dropout must be 0 .. 0.9"},
-        {!(o.label_smoothing == -1.0f ||
-           (o.label_smoothing >= 0.0f && o.label_smoothing <= 0.5f)),
-         "--label-smoothing must be 0 .. 0.5"},
-        {!(o.token_dropout == -1.0f ||
-           (o.token_dropout >= 0.0f && o.token_dropout <= 0.5f)),
-         "--token-dropout must be 0 .. 0.5"},
         {o.task != TRAIN_CLASSIFY && o.token_dropout > 0.0f,
          "--token-dropout applies to --task classify only"},
         {o.task != TRAIN_CLASSIFY && o.label_smoothing > 0.0f,
@@ -298,6 +292,15 @@ int cmd_train(int argc, char **argv)
     for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++)
         if (checks[i].bad)
             return cli_usage_error("train", "%s", checks[i].msg);
+    /* Shares of 0 .. 0.5; -1 means the task's default. */
+    const struct { float v; const char *name; } shares[] = {
+        {o.label_smoothing, "--label-smoothing"},
+        {o.token_dropout, "--token-dropout"}};
+    for (size_t i = 0; i < sizeof shares / sizeof shares[0]; i++)
+        if (shares[i].v != -1.0f && !(shares[i].v >= 0.0f &&
+                                      shares[i].v <= 0.5f))
+            return cli_usage_error("train", "%s %g: use 0 .. 0.5",
+                                   shares[i].name, (double)shares[i].v);
     /* Shape options given as 0 or less are mistakes, not "unset". */
     const struct { int32_t v; const char *name; } dims[] = {
         {o.shape.n_embd, "--n-embd"}, {o.shape.n_layer, "--n-layer"},

@@ -126,11 +126,12 @@ typedef struct gguf_str_iter {
     uint64_t left;       /* elements not read yet */
 } gguf_str_iter;
 
-/* Starts at element 0 of the string array key; errors as for
+/* Starts at element 0 of the string array key, with the errors of
  * gguf_get_arr_str. */
 roj_status gguf_str_iter_init(const gguf_file *file, const char *key,
                               gguf_str_iter *it);
-/* The next element, as gguf_get_arr_str gives it; false after the last. */
+/* Reads the next element as gguf_get_arr_str does. Returns false after
+ * the last one. */
 bool gguf_str_iter_next(gguf_str_iter *it, const char **ptr, uint64_t *len);
 /* Copies a numeric array into a new buffer converted to the requested
  * element type, checking that the stored element type converts without loss

@@ -32,10 +32,10 @@ struct gguf_kv {
                                * GGUF_STR_STRIDE-th element (0, S, 2S...) */
 };
 
-/* One offset per this many elements of a string array: an index of every
- * element would take 8 bytes per token and merge for the life of a model
- * (800 KB for a 50k vocabulary); a lookup now skips at most S - 1
- * strings, whose lengths were checked when the file was opened. */
+/* Elements of a string array per stored offset. An offset for every
+ * element would take 8 bytes per token and merge for the life of a model,
+ * 800 KB for a 50k vocabulary. A lookup skips at most 15 strings, whose
+ * lengths were checked when the file was opened. */
 #define GGUF_STR_STRIDE 16
 
 struct gguf_tensor_entry {

@@ -131,10 +131,10 @@ INLINE void bftile(int nr, int nt, const kern_mm_args *p, int64_t r0, int64_t t0
 /* Rows of at most this many values use 16-row tiles for one token. */
 #define SHORT_ROW_VALUES 256
 
-/* F32 / F16 weights, one token, 16 rows. On short rows (a small model's
- * output matrix) the time goes to the sums at the end, which the 4 x 4
- * shuffle tree shares, with rows 4j .. 4j + 3 as its "token" j. Each row
- * is summed in the order of ftile, so the bits do not depend on the tile. */
+/* Multiplies 16 rows of F32 / F16 weights by one token. Short rows spend
+ * their time in the final sums, so the 16 share the 4 x 4 shuffle tree
+ * (rows 4j .. 4j + 3 as its "token" j). Each row is summed in ftile's
+ * order, so the bits do not depend on the tile. */
 INLINE void ftile16(int kind, const kern_mm_args *p, int64_t r0, int64_t t)
 {
     const float *a = (const float *)(p->act + (size_t)t * p->act_row_bytes);

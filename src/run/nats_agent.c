@@ -289,22 +289,21 @@ static void held_drop(agent *a, natsMsg *msg)
     pthread_mutex_unlock(&a->mu);
 }
 
-/* Whether a failed bucket call for a held message gets another try:
- * true while the batch's deadline has not passed and no stop was
- * requested. It waits before returning, 50 ms doubling up to 1 s.
- * *tries counts the retries so far, and the first one is logged. */
+/* Returns whether a failed bucket call for a held message gets another
+ * try, which it does until the batch's deadline or a stop request. Before
+ * returning true it waits 50 ms, doubling up to 1 s. *tries counts the
+ * retries so far, and the first one is logged. */
 static bool bucket_retry(agent *a, const char *label, const char *what,
                          unsigned *tries)
 {
     if (should_stop(a) || mono_ms() >= a->retry_until)
         return false;
     if (*tries == 0)
-        log_warn("agent %s: subtask %s: cannot %s, retrying for up to "
+        log_warn("agent %s: subtask %s: failed to %s, retrying for up to "
                  "%.0f s: %s", a->name, label, what,
                  (a->retry_until - mono_ms()) / 1e3, roj_last_error());
-    uint32_t delay = *tries < 5 ? 50u << *tries : 1000u;
+    sleep_ms(*tries < 5 ? 50u << *tries : 1000u);
     (*tries)++;
-    sleep_ms(delay < 1000u ? delay : 1000u);
     return true;
 }
 

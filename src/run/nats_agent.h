@@ -9,8 +9,8 @@
  * NPROTO_MAX_DELIVER of a subtask without a record (earlier holders
  * died or hung on it) gets a failure record and is terminated without
  * running, so one poisonous input cannot kill every agent in turn.
- * Otherwise the subtask runs. Until a message is answered, a helper
- * thread sends "in progress" for it at a third of AckWait. A bucket call
+ * Otherwise the subtask runs. Until a message gets its ack, nak or term,
+ * a helper thread sends "in progress" for it at a third of AckWait. A bucket call
  * that fails (the server or the bucket's stream leader is away during a
  * failover) is retried for up to a minute per batch before the message
  * goes back, so that outages do not use up deliveries. A success is

@@ -29,8 +29,7 @@ typedef struct vocab_text_slot {
     int32_t id;
 } vocab_text_slot;
 
-/* Slot of the BPE merge table: key is (left id << 32) | right id. */
-/* One BPE merge; its rank (lower merges first) is its index in
+/* One BPE merge. Its rank (lower merges first) is its index in
  * roj_vocab.merges, which keeps the order of tokenizer.ggml.merges. */
 typedef struct vocab_merge {
     int32_t left, right;
@@ -57,10 +56,10 @@ struct roj_vocab {
     vocab_text_slot *text_slots;
     uint32_t text_cap;
 
-    /* BPE merges in rank order, and a hash table of their indices (open
-     * addressing, (merge_cap) slots, a power of two; VOCAB_MERGE_EMPTY
-     * when unused). 12 bytes per merge plus 4 per slot, where slots
-     * holding the merges themselves took 16 per slot. */
+    /* BPE merges in rank order, and a hash table of their indices with
+     * open addressing: (merge_cap) slots, a power of two, each
+     * VOCAB_MERGE_EMPTY when unused. This takes 12 bytes per merge plus 4
+     * per slot, where slots holding the merges took 16 per slot. */
     vocab_merge *merges;
     uint32_t n_merges;
     uint32_t *merge_slots;

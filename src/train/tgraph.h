@@ -60,7 +60,7 @@ void tgraph_set_dropout(tgraph *g, float p, uint64_t seed);
 /* Label smoothing of the following training runs (tops_smooth): targets
  * among ids[0..n) learn 1 - eps on themselves and eps / n on each of
  * ids. Runs without a backward pass (validation) keep one-hot targets.
- * ids must outlive g's use of them; eps 0 turns smoothing off. */
+ * ids must outlive g's use of them, and eps 0 turns smoothing off. */
 void tgraph_set_smoothing(tgraph *g, const int32_t *ids, int32_t n,
                           float eps);
 

@@ -38,11 +38,11 @@ static void epoch_order(const tloop *L, int64_t epoch, size_t *order)
 /* A batch under construction, with its own arrays. */
 typedef struct bbuf {
     int32_t *tok, *pos, *start, *row, *id;
-    int32_t *kept;     /* an example's tokens after token dropout */
+    int32_t *remaining; /* an example's tokens after token dropout */
     float *w;
     double w_sum;
     float lm_weight;   /* weight of the prompt's own tokens as targets */
-    float tok_drop;    /* token dropout probability; 0 = off */
+    float tok_drop;    /* probability of token dropout, 0 when off */
     int32_t keep_tail; /* prompt tokens at its end that are never dropped */
     uint64_t drop_seed;/* with the example's index, picks the drops */
     int32_t n_tok, n_seq, n_tgt, cap;
@@ -59,9 +59,9 @@ static roj_status bbuf_init(bbuf *bb, int32_t cap)
     bb->row = malloc((size_t)cap * sizeof(int32_t));
     bb->id = malloc((size_t)cap * sizeof(int32_t));
     bb->w = malloc((size_t)cap * sizeof(float));
-    bb->kept = malloc(((size_t)cap + 1) * sizeof(int32_t));
+    bb->remaining = malloc(((size_t)cap + 1) * sizeof(int32_t));
     if (!bb->tok || !bb->pos || !bb->start || !bb->row || !bb->id ||
-        !bb->w || !bb->kept)
+        !bb->w || !bb->remaining)
         return roj_error(ROJ_ERR_NOMEM, "out of memory for a batch");
     return ROJ_OK;
 }
@@ -74,7 +74,7 @@ static void bbuf_free(bbuf *bb)
     free(bb->row);
     free(bb->id);
     free(bb->w);
-    free(bb->kept);
+    free(bb->remaining);
 }
 
 static void bbuf_clear(bbuf *bb)
@@ -88,10 +88,10 @@ static void bbuf_clear(bbuf *bb)
  * from n_prompt on, each predicted by the row before it. With a language
  * model weight, the prompt's own tokens are targets too, at that weight:
  * an auxiliary loss that teaches the model the input text itself. */
-/* Token dropout: copies example i into bb->kept without the input tokens
- * that a coin of probability bb->tok_drop removes (never BOS, the
- * template's tail or the targets, and never every input token).
- * Returns the kept length; *n_prompt becomes the kept prompt length. */
+/* Copies example i into bb->remaining without the input tokens that token
+ * dropout removes, each with probability bb->tok_drop. BOS, the template's
+ * tail, the targets and at least one input token stay. Returns the new
+ * length and sets *n_prompt to the new prompt length. */
 static int32_t bbuf_drop(bbuf *bb, const int32_t *t, int32_t len,
                          int32_t *n_prompt, size_t i)
 {
@@ -105,7 +105,7 @@ static int32_t bbuf_drop(bbuf *bb, const int32_t *t, int32_t len,
             dropped++;
             continue;
         }
-        bb->kept[n++] = t[k];
+        bb->remaining[n++] = t[k];
     }
     *n_prompt -= dropped;
     return n;
@@ -117,7 +117,7 @@ static bool bbuf_add(bbuf *bb, const tenc *e, size_t i)
     int32_t len = e->len[i], n_prompt = e->n_prompt[i];
     if (bb->tok_drop > 0.0f && len <= bb->cap) {
         len = bbuf_drop(bb, t, len, &n_prompt, i);
-        t = bb->kept;
+        t = bb->remaining;
     }
     const int32_t n_in = len - 1;
     if (bb->n_tok + n_in > bb->cap)
