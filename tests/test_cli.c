@@ -235,6 +235,23 @@ static void bad_options_exit_2(void **state)
     }
 }
 
+/* Without nats.c, commands that need NATS fail with the library's name
+ * and the package to install; the embedded default does not load it. */
+static void nats_library_missing(void **state)
+{
+    (void)state;
+    const char *args[] = {"status", "--nats", "nats://127.0.0.1:1",
+                          "--swarm", "s", NULL};
+    setenv("ROJ_NATS_LIB", "/nonexistent/libnats.so.3.4", 1);
+    struct run r = run_roj(NULL, args);
+    unsetenv("ROJ_NATS_LIB");
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "cannot load the NATS client library "
+                                  "/nonexistent/libnats.so.3.4"));
+    assert_non_null(strstr(r.err, "apt-get install libnats"));
+    run_free(&r);
+}
+
 static void missing_model_exit_1(void **state)
 {
     char path[512];
@@ -1014,6 +1031,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(help_every_command),
         cmocka_unit_test(bad_options_exit_2),
+        cmocka_unit_test(nats_library_missing),
         cmocka_unit_test(missing_model_exit_1),
         cmocka_unit_test(generate_greedy_deterministic),
         cmocka_unit_test(generate_stop_string),

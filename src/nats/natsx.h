@@ -51,7 +51,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <nats/nats.h>
+#include "nats/natsdl.h"
 
 #include "roj/roj.h"
 
@@ -101,7 +101,7 @@ void natsx_close(natsx_conn *c);
 
 /* Frees nats.c's global state and waits up to timeout_ms for its
  * threads. Call once at process exit, after every natsx_close, so leak
- * checkers see a clean exit. */
+ * checkers see a clean exit. Does nothing when nats.c was never loaded. */
 void natsx_library_close(uint32_t timeout_ms);
 
 /* The underlying nats.c objects, for calls this layer does not wrap.

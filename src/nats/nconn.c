@@ -584,6 +584,8 @@ roj_status natsx_connect(const natsx_options *opt, natsx_conn **out)
     if (!opt->urls || !*opt->urls)
         return roj_error(ROJ_ERR_INVALID_ARG, "nats: no server URL given "
                          "(expected nats://host:port, comma-separated)");
+    if ((st = natsdl_load()) != ROJ_OK)
+        return st;
     copy = strdup(opt->urls);
     if (!copy)
         return roj_error(ROJ_ERR_NOMEM, "nats: out of memory");
@@ -664,7 +666,8 @@ void natsx_close(natsx_conn *c)
 
 void natsx_library_close(uint32_t timeout_ms)
 {
-    nats_CloseAndWait(timeout_ms);
+    if (natsdl_loaded())
+        nats_CloseAndWait(timeout_ms);
 }
 
 natsConnection *natsx_connection(natsx_conn *c)
