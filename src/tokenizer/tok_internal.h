@@ -18,16 +18,16 @@
  * followed by a NUL byte there. */
 typedef struct vocab_token {
     uint32_t offset;
-    uint32_t len;
-    float score;  /* SentencePiece log probability; 0 for BPE and WPM */
-    uint8_t type; /* roj_token_type after the load-time corrections */
+    float score;       /* SentencePiece log probability; 0 for BPE, WPM */
+    uint32_t len : 24; /* bytes; the loader allows at most 1 MiB */
+    uint32_t type : 8; /* roj_token_type after the load-time corrections */
 } vocab_token;
 
-/* Slot of the text -> id hash table; id < 0 marks an empty slot. */
-typedef struct vocab_text_slot {
-    uint32_t hash;
-    int32_t id;
-} vocab_text_slot;
+/* Slot of the text -> id hash table: the id in the low text_id_bits bits,
+ * the high bits of the text's hash above them, VOCAB_TEXT_EMPTY when
+ * unused. text_id_bits is chosen so that no id has all its bits set,
+ * which keeps VOCAB_TEXT_EMPTY apart from every used slot. */
+#define VOCAB_TEXT_EMPTY UINT32_MAX
 
 /* One BPE merge. Its rank (lower merges first) is its index in
  * roj_vocab.merges, which keeps the order of tokenizer.ggml.merges. */
@@ -53,8 +53,9 @@ struct roj_vocab {
 
     /* Text -> id, open addressing with linear probing; (text_cap) slots,
      * text_cap a power of two. */
-    vocab_text_slot *text_slots;
+    uint32_t *text_slots;
     uint32_t text_cap;
+    unsigned text_id_bits; /* 1 .. 31 */
 
     /* BPE merges in rank order, and a hash table of their indices with
      * open addressing: (merge_cap) slots, a power of two, each

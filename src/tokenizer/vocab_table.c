@@ -39,53 +39,63 @@ roj_status vocab_index_texts(roj_vocab *v, const char *name)
 {
     uint32_t cap = vocab_table_capacity((size_t)v->n_tokens);
     uint32_t mask = cap - 1;
+    unsigned bits = 1;
 
+    while (bits < 31 && (1u << bits) <= (uint32_t)v->n_tokens)
+        bits++;
     v->text_slots = malloc((size_t)cap * sizeof *v->text_slots);
     if (!v->text_slots)
         return roj_error(ROJ_ERR_NOMEM, "%s: out of memory for the token "
                          "table (%u slots)", name, cap);
     for (uint32_t i = 0; i < cap; i++)
-        v->text_slots[i].id = ROJ_TOKEN_NULL;
+        v->text_slots[i] = VOCAB_TEXT_EMPTY;
     v->text_cap = cap;
+    v->text_id_bits = bits;
 
+    const uint32_t id_mask = (1u << bits) - 1;
     for (roj_token id = 0; id < v->n_tokens; id++) {
         const vocab_token *t = &v->tokens[id];
         const char *s = v->text + t->offset;
         uint32_t h = vocab_hash(s, t->len);
-        uint32_t i = h & mask;
+        uint32_t tag = h >> bits;
 
-        while (v->text_slots[i].id >= 0) {
-            const vocab_text_slot *slot = &v->text_slots[i];
-            const vocab_token *other = &v->tokens[slot->id];
-            if (slot->hash == h && other->len == t->len &&
+        for (uint32_t i = h & mask;; i = (i + 1) & mask) {
+            uint32_t slot = v->text_slots[i];
+            if (slot == VOCAB_TEXT_EMPTY) {
+                v->text_slots[i] = (tag << bits) | (uint32_t)id;
+                break;
+            }
+            const roj_token other_id = (roj_token)(slot & id_mask);
+            const vocab_token *other = &v->tokens[other_id];
+            if (slot >> bits == tag && other->len == t->len &&
                 memcmp(v->text + other->offset, s, t->len) == 0)
                 return roj_error(ROJ_ERR_FORMAT,
                                  "%s: tokenizer.ggml.tokens has the text "
                                  "'%s' twice, at ids %d and %d; every token "
-                                 "text must be unique", name, s, slot->id,
+                                 "text must be unique", name, s, other_id,
                                  id);
-            i = (i + 1) & mask;
         }
-        v->text_slots[i].hash = h;
-        v->text_slots[i].id = id;
     }
     return ROJ_OK;
 }
 
 roj_token vocab_lookup(const roj_vocab *v, const char *s, size_t len)
 {
-    uint32_t mask = v->text_cap - 1;
-    uint32_t h = vocab_hash(s, len);
+    const uint32_t mask = v->text_cap - 1;
+    const unsigned bits = v->text_id_bits;
+    const uint32_t h = vocab_hash(s, len);
+    const uint32_t tag = h >> bits;
 
     for (uint32_t i = h & mask;; i = (i + 1) & mask) {
-        const vocab_text_slot *slot = &v->text_slots[i];
-        if (slot->id < 0)
+        uint32_t slot = v->text_slots[i];
+        if (slot == VOCAB_TEXT_EMPTY)
             return ROJ_TOKEN_NULL;
-        if (slot->hash != h)
+        if (slot >> bits != tag)
             continue;
-        const vocab_token *t = &v->tokens[slot->id];
+        roj_token id = (roj_token)(slot & ((1u << bits) - 1));
+        const vocab_token *t = &v->tokens[id];
         if (t->len == len && memcmp(v->text + t->offset, s, len) == 0)
-            return slot->id;
+            return id;
     }
 }
 
