@@ -37,7 +37,7 @@ typedef struct roj_context_params {
     int32_t n_threads; /* worker threads; 0: one per core, up to 8 */
     int32_t n_ubatch;  /* tokens computed at once inside a call, which
                         * sizes the scratch memory; 0: a power of two from
-                        * 32 to n_batch whose scratch stays under 2% of
+                        * 32 to n_batch whose scratch stays under 1% of
                         * the weights */
 } roj_context_params;
 

@@ -539,7 +539,7 @@ int cmd_bench(int argc, char **argv)
          "tokens per decode call in pp tests (default 512)"},
         {"-ub", "--ubatch-size", CLI_INT, &o.n_ubatch, "N",
          "tokens computed at once inside a decode call; 0 = as small as "
-         "keeps the scratch under 2% of the model (default 0)"},
+         "keeps the scratch under 1% of the model (default 0)"},
         {"-o", "--output", CLI_STRING, &o.output, "FORMAT",
          "md (a table), csv, or json and jsonl, which are the same: one "
          "JSON object per line per test, not a JSON array (default md)"},

@@ -177,6 +177,8 @@ static void run_item(roj_context *c, int il, const attn_item *item,
                      (size_t)c->n_ctx * sizeof(uint16_t), 0, hd, p_act, rows,
                      out, hd);
 
+    /* c->attn is c->q: each (token, head) pair belongs to exactly one
+     * item, which read its query above, so the output can replace it. */
     for (int32_t r = 0; r < rows; r++) {
         int32_t t = c->attn_order[item->first + r / group];
         int h = item->kv_head * group + r % group;

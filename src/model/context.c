@@ -14,8 +14,10 @@
 /* Share of the weights' size that the default micro-batch's scratch
  * buffers stay under. A swarm runs many small models: on a 135M Q4_0
  * model a 512-token micro-batch took 4 MiB (4%) more peak memory than a
- * 128-token one, with the same pp512 speed (docs/BENCHMARKS.md, "Memory"). */
-#define UBATCH_SCRATCH_SHARE 0.02
+ * 128-token one, with the same pp512 speed. 1% gives such files 64-token
+ * micro-batches, within noise of 128 in pp512 speed (docs/BENCHMARKS.md,
+ * "Memory"). */
+#define UBATCH_SCRATCH_SHARE 0.01
 #define UBATCH_MIN 32
 
 roj_context_params roj_context_default_params(void)
@@ -63,32 +65,48 @@ static int max_act_buffers(const roj_model *m)
     return most;
 }
 
-/* Largest converted activation row over all matrices of the model. */
-static size_t max_act_row_bytes(const roj_model *m)
+/* Largest converted activation row of the products whose input is one
+ * token's n_embd or q_dim values (all but the down product), and of the
+ * down product, whose input is n_ff wide. */
+static void max_act_rows(const roj_model *m, size_t *narrow, size_t *down)
 {
-    size_t bytes = kern_act_row_bytes(m->output.type, m->hp.n_embd);
+    *narrow = kern_act_row_bytes(m->output.type, m->hp.n_embd);
+    *down = 0;
     for (int il = 0; il < m->hp.n_layer; il++) {
         const layer *l = &m->layers[il];
         const weight *all[] = {&l->wq, &l->wk, &l->wv, &l->wo,
-                               &l->w_gate, &l->w_up, &l->w_down};
+                               &l->w_gate, &l->w_up};
         for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-            bytes = max_size(bytes,
-                             kern_act_row_bytes(all[i]->type, all[i]->n_in));
+            *narrow = max_size(*narrow, kern_act_row_bytes(all[i]->type,
+                                                           all[i]->n_in));
+        *down = max_size(*down, kern_act_row_bytes(l->w_down.type,
+                                                   l->w_down.n_in));
     }
-    return bytes;
+}
+
+/* Bytes of one converted-activation buffer for micro-batches of nb
+ * tokens. The down product's wide input exists for FFN_CHUNK tokens at a
+ * time only. */
+static size_t act_buffer_bytes(const roj_model *m, size_t nb)
+{
+    size_t narrow, down;
+    max_act_rows(m, &narrow, &down);
+    return max_size(nb * narrow, (nb < FFN_CHUNK ? nb : FFN_CHUNK) * down);
 }
 
 /* Scratch bytes per micro-batch token: the float rows of alloc_scratch
- * and the converted activations. */
+ * and the converted activations of the products whose input is n_embd
+ * wide (the down product's wide input is bounded by FFN_CHUNK). */
 static size_t scratch_per_token(const roj_model *m)
 {
     const hparams *hp = &m->hp;
     size_t q_dim = (size_t)hp->n_head * hp->head_dim;
     size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
-    size_t floats = 2 * (size_t)hp->n_embd + 2 * q_dim + 2 * kv_dim +
+    size_t floats = 2 * (size_t)hp->n_embd + q_dim + 2 * kv_dim +
                     (size_t)hp->rope_dim;
-    return floats * sizeof(float) +
-           (size_t)max_act_buffers(m) * max_act_row_bytes(m);
+    size_t narrow, down;
+    max_act_rows(m, &narrow, &down);
+    return floats * sizeof(float) + (size_t)max_act_buffers(m) * narrow;
 }
 
 /* The largest power of two up to n_batch (and at least UBATCH_MIN, or
@@ -115,7 +133,7 @@ static roj_status alloc_scratch(roj_context *c)
     const size_t cache_elems =
         (size_t)hp->n_layer * c->n_seq * c->n_ctx * kv_dim;
 
-    c->act_bytes = max_act_row_bytes(c->model);
+    c->act_bytes = act_buffer_bytes(c->model, nb);
     c->k_cache = calloc(cache_elems, sizeof(uint16_t));
     c->v_cache = calloc(cache_elems, sizeof(uint16_t));
     c->seqs = calloc((size_t)c->n_seq, sizeof *c->seqs);
@@ -124,12 +142,14 @@ static roj_status alloc_scratch(roj_context *c)
     c->q = malloc(nb * q_dim * sizeof(float));
     c->k = malloc(nb * kv_dim * sizeof(float));
     c->v = malloc(nb * kv_dim * sizeof(float));
-    c->attn = malloc(nb * q_dim * sizeof(float));
+    /* Attention writes each head's output over the query it read (see
+     * attention.c), so the output shares the query rows. */
+    c->attn = c->q;
     c->gate = malloc(ffn_rows * hp->n_ff * sizeof(float));
     c->up = malloc(ffn_rows * hp->n_ff * sizeof(float));
     const int n_act = max_act_buffers(c->model);
     for (int i = 0; i < n_act; i++)
-        c->act[i] = malloc(nb * c->act_bytes + 64);
+        c->act[i] = malloc(c->act_bytes + 64);
     c->rope_cos = malloc(nb * (hp->rope_dim / 2) * sizeof(float));
     c->rope_sin = malloc(nb * (hp->rope_dim / 2) * sizeof(float));
     c->attn_scratch_stride = attn_scratch_bytes(hp, c->n_ctx);
@@ -216,10 +236,9 @@ void roj_context_free(roj_context *c)
     free(c->seqs);
     free(c->x);
     free(c->xn);
-    free(c->q);
+    free(c->q); /* c->attn is the same memory */
     free(c->k);
     free(c->v);
-    free(c->attn);
     free(c->gate);
     free(c->up);
     for (int i = 0; i < 3; i++)

@@ -81,8 +81,10 @@ typedef struct attn_item {
     int32_t kv_head;
 } attn_item;
 
-/* Tokens whose FFN hidden activations (n_ff wide) are held at once. */
-#define FFN_CHUNK 64
+/* Tokens whose FFN hidden activations (n_ff wide) are held at once. 32
+ * instead of 64 halves their memory (384 KiB on the SmolLM2-135M shape)
+ * at no measurable cost in pp512 speed. */
+#define FFN_CHUNK 32
 
 /* Per-sequence KV cache: positions [0, len) are filled. */
 typedef struct kv_seq {
@@ -108,11 +110,13 @@ struct roj_context {
     float *q;      /* (n_ubatch, n_head * head_dim) */
     float *k;      /* (n_ubatch, kv_dim) */
     float *v;      /* (n_ubatch, kv_dim) */
-    float *attn;   /* (n_ubatch, n_head * head_dim) */
+    float *attn;   /* attention output, the same memory as q: each head's
+                      output replaces the query it was computed from */
     float *gate;   /* (FFN_CHUNK, n_ff) */
     float *up;     /* (FFN_CHUNK, n_ff) */
     int32_t ffn_first; /* batch index of gate and up's first row */
-    /* Up to 3 x (n_ubatch, act row bytes) converted activations; only as
+    /* Up to 3 buffers of act_bytes for converted activations: n_ubatch
+     * rows, or FFN_CHUNK rows of the down product's wider input. Only as
      * many as the model's shared-input products need are allocated. */
     void *act[3];
     size_t act_bytes;
