@@ -3,8 +3,8 @@
 # llama-bench binary, llama.cpp's on the same files.
 #
 # 1. Builds roj (scripts/build.sh).
-# 2. Writes the F32 models with the seeded generator (`roj demo --shape S
-#    --write-f32 FILE`) and quantizes them with `roj quantize`, once, into
+# 2. Writes the F32 models with the seeded generator (`roj demo --engine
+#    --shape S --write-f32 FILE`) and quantizes them with `roj quantize`, once, into
 #    the cache folder.
 # 3. Runs `roj bench` (pp512 and tg128 on 1 and 2 threads) on every file,
 #    and pp32+tg1 on the tiny model (6.5 M parameters) as a latency test of
@@ -22,6 +22,11 @@
 #   ROJ_BENCH_TYPES    types for roj quantize (default "F16 Q8_0 Q4_0 Q4_K_M")
 #   ROJ_BENCH_THREADS  thread counts (default 1,2)
 #   ROJ_BENCH_REPS     repetitions per test (default 5)
+#   ROJ_BENCH_LAT_REPS repetitions of the tiny model's pp32+tg1 test,
+#                      which takes well under a millisecond (default 100)
+#   ROJ_BENCH_ROUNDS   rounds over all files, roj and llama-bench taking
+#                      turns on each; the tables give the median over the
+#                      rounds of each round's median (default 1)
 #   ROJ_SHARED_DIR     shared fixtures, for the GPT-2 vocabulary; without
 #                      it the models get roj's built-in byte-level
 #                      vocabulary (a few hundred tokens), so they are
@@ -46,6 +51,8 @@ shapes=${ROJ_BENCH_SHAPES-smollm2-135m-shape qwen-0.5b-shape}
 types=${ROJ_BENCH_TYPES:-F16 Q8_0 Q4_0 Q4_K_M}
 threads=${ROJ_BENCH_THREADS:-1,2}
 reps=${ROJ_BENCH_REPS:-5}
+lat_reps=${ROJ_BENCH_LAT_REPS:-100}
+rounds=${ROJ_BENCH_ROUNDS:-1}
 llama_bench=${LLAMA_BENCH:-}
 
 if [[ -n $llama_bench && ! -x $llama_bench ]]; then
@@ -63,7 +70,7 @@ for shape in $shapes tiny; do
     f32=$cache/$shape-f32.gguf
     if [[ ! -f $f32 ]]; then
         echo "run_bench.sh: writing $f32" >&2
-        "$roj" demo --shape "$shape" --write-f32 "$f32"
+        "$roj" demo --engine --shape "$shape" --write-f32 "$f32"
     fi
     for type in $types; do
         out=$cache/$shape-${type,,}.gguf
@@ -79,25 +86,29 @@ done
 # Test options per file: the tiny model gets the latency test only.
 test_args() {
     case $(basename "$1") in
-        tiny-*) echo "-p 0 -n 0 -pg 32,1" ;;
-        *) echo "-p 512 -n 128" ;;
+        tiny-*) echo "-p 0 -n 0 -pg 32,1 -r $lat_reps" ;;
+        *) echo "-p 512 -n 128 -r $reps" ;;
     esac
 }
 
 : >"$results/roj.jsonl"
 : >"$results/llama.jsonl"
 : >"$results/memory.txt"
-for f in "${files[@]}"; do
-    read -r -a targs <<<"$(test_args "$f")"
-    echo "run_bench.sh: roj bench $(basename "$f")" >&2
-    "$roj" bench -m "$f" "${targs[@]}" -t "$threads" -r "$reps" -o jsonl -v \
-        >>"$results/roj.jsonl" 2>"$results/roj.err"
-    grep 'peak RSS' "$results/roj.err" >>"$results/memory.txt" || true
-    if [[ -n $llama_bench ]]; then
-        echo "run_bench.sh: llama-bench $(basename "$f")" >&2
-        "$llama_bench" -m "$f" "${targs[@]}" -t "$threads" -r "$reps" \
-            -o jsonl >>"$results/llama.jsonl" 2>/dev/null
-    fi
+for ((round = 1; round <= rounds; round++)); do
+    for f in "${files[@]}"; do
+        read -r -a targs <<<"$(test_args "$f")"
+        echo "run_bench.sh: round $round of $rounds: roj bench" \
+             "$(basename "$f")" >&2
+        "$roj" bench -m "$f" "${targs[@]}" -t "$threads" -o jsonl -v \
+            >>"$results/roj.jsonl" 2>"$results/roj.err"
+        grep 'peak RSS' "$results/roj.err" >>"$results/memory.txt" || true
+        if [[ -n $llama_bench ]]; then
+            echo "run_bench.sh: round $round of $rounds: llama-bench" \
+                 "$(basename "$f")" >&2
+            "$llama_bench" -m "$f" "${targs[@]}" -t "$threads" \
+                -o jsonl >>"$results/llama.jsonl" 2>/dev/null
+        fi
+    done
 done
 
 # Tables --------------------------------------------------------------
@@ -147,7 +158,7 @@ extract "$results/roj.jsonl" >"$results/roj.tsv"
 extract "$results/llama.jsonl" >"$results/llama.tsv"
 
 echo
-echo "| model file | size MiB | test | threads | roj t/s (mean ± sd) | roj median | llama.cpp median | roj / llama.cpp (medians) |"
+echo "| model file | size MiB | test | threads | roj t/s (mean ± sd, last round) | roj median | llama.cpp median | roj / llama.cpp (medians) |"
 echo "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |"
 awk -F'\t' '
     function test_name(p, g) {
@@ -155,13 +166,43 @@ awk -F'\t' '
         if (p > 0) return "pp" p
         return "tg" g
     }
-    FILENAME == ARGV[1] { ref[$1 SUBSEP $2 SUBSEP $3 SUBSEP $4] = $8; next }
+    # Median of the n values vals[key, 1..n].
+    function median(vals, key, n,    v, i, j, t) {
+        for (i = 1; i <= n; i++)
+            v[i] = vals[key, i] + 0
+        for (i = 2; i <= n; i++)
+            for (j = i; j > 1 && v[j - 1] > v[j]; j--) {
+                t = v[j]; v[j] = v[j - 1]; v[j - 1] = t
+            }
+        return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+    }
+    FILENAME == ARGV[1] {
+        key = $1 SUBSEP $2 SUBSEP $3 SUBSEP $4
+        ref_vals[key, ++ref_n[key]] = $8
+        next
+    }
     {
         key = $1 SUBSEP $2 SUBSEP $3 SUBSEP $4
-        other = (key in ref) ? sprintf("%.2f", ref[key]) : "-"
-        ratio = (key in ref && ref[key] > 0) ? sprintf("%.2f", $8 / ref[key]) : "-"
-        printf "| %s | %.1f | %s | %s | %.2f ± %.2f | %.2f | %s | %s |\n", $1,
-               $7 / 1048576, test_name($2, $3), $4, $5, $6, $8, other, ratio
+        if (!(key in n))
+            order[++n_keys] = key
+        vals[key, ++n[key]] = $8
+        line[key] = sprintf("| %s | %.1f | %s | %s | %.2f ± %.2f", $1,
+                            $7 / 1048576, test_name($2, $3), $4, $5, $6)
+    }
+    END {
+        for (i = 1; i <= n_keys; i++) {
+            key = order[i]
+            ours = median(vals, key, n[key])
+            other = "-"
+            ratio = "-"
+            if (key in ref_n) {
+                theirs = median(ref_vals, key, ref_n[key])
+                other = sprintf("%.2f", theirs)
+                if (theirs > 0)
+                    ratio = sprintf("%.2f", ours / theirs)
+            }
+            printf "%s | %.2f | %s | %s |\n", line[key], ours, other, ratio
+        }
     }' "$results/llama.tsv" "$results/roj.tsv"
 
 echo
