@@ -270,6 +270,38 @@ static void input_csv_problems(void **state)
     expect_problem("unnamed.csv", "text,\na,b\n", "1", unnamed, 1);
 }
 
+/* Two jobs with one id would give two output lines that nothing tells
+ * apart, so the open fails and names both lines. */
+static void input_duplicate_ids(void **state)
+{
+    (void)state;
+    const char *words[] = {"job id \"a\"", "line 1"};
+    expect_problem("dup.jsonl",
+                   "{\"id\":\"a\",\"text\":\"x\"}\n"
+                   "{\"id\":\"b\",\"text\":\"y\"}\n"
+                   "{\"id\":\"a\",\"text\":\"z\"}\n",
+                   "3", words, 2);
+    /* A job without an id takes its line number, which another job's
+     * id may repeat. */
+    const char *line_words[] = {"job id \"1\"", "line 1"};
+    expect_problem("dup_line.jsonl",
+                   "{\"text\":\"x\"}\n{\"id\":1,\"text\":\"y\"}\n",
+                   "2", line_words, 2);
+    const char *csv_words[] = {"job id \"q\"", "line 2"};
+    expect_problem("dup.csv", "id,text\nq,a\nr,b\nq,c\n", "4",
+                   csv_words, 2);
+
+    /* Ids that only look alike are different ids. */
+    char digest[65];
+    run_input *in = open_ok("near.jsonl",
+                            "{\"id\":\"a\",\"text\":\"x\"}\n"
+                            "{\"id\":\"A\",\"text\":\"y\"}\n"
+                            "{\"id\":\"a \",\"text\":\"z\"}\n",
+                            TEXT_FIELD, 1, digest);
+    assert_int_equal(run_input_count(in), 3);
+    run_input_close(in);
+}
+
 static void input_empty_files(void **state)
 {
     (void)state;
@@ -294,10 +326,10 @@ static void input_csv_many_kinds(void **state)
 {
     (void)state;
     const char *content = "id,body\n"      /* 1: no "text" column */
-                          "x,\"a\"b\n"     /* 2: text after a quote */
+                          "w,\"a\"b\n"     /* 2: text after a quote */
                           "x,y,z\n"        /* 3: three values */
                           "\xff,y\n"       /* 4: invalid UTF-8 */
-                          "x,y\n";
+                          "z,y\n";
     const char *path = write_input("kinds.csv", content, strlen(content));
     run_input *in = NULL;
     char digest[65];
@@ -414,6 +446,7 @@ int main(void)
         cmocka_unit_test(input_jsonl_problems),
         cmocka_unit_test(input_encoding_problems),
         cmocka_unit_test(input_csv_problems),
+        cmocka_unit_test(input_duplicate_ids),
         cmocka_unit_test(input_empty_files),
         cmocka_unit_test(input_csv_many_kinds),
         cmocka_unit_test(input_many_problems),

@@ -45,7 +45,10 @@ struct run_input {
     size_t n, cap;
     char **header;   /* CSV column names */
     size_t n_header;
+    struct id_set *ids; /* while the file is checked */
 };
+
+static char *id_of(const run_input *in, const span *r, const cJSON *obj);
 
 static roj_status push(run_input *in, size_t off, size_t len, uint32_t line)
 {
@@ -126,6 +129,131 @@ static roj_status report_error(const report *r)
     return roj_error(ROJ_ERR_FORMAT, "%s%zu problem%s in the input; fix "
                      "them and run again", r->text, r->count,
                      r->count == 1 ? "" : "s");
+}
+
+/* ---- unique job ids ---- */
+
+/* The ids seen so far, for the check that no two jobs share one: output
+ * lines carry the id, so a shared id would make two results
+ * indistinguishable. Open addressing over the seen ids; exists only
+ * while the file is checked. */
+typedef struct id_set {
+    uint32_t *slots;  /* index + 1 into the arrays below; 0 is empty */
+    uint32_t cap;     /* a power of two, at most half full */
+    uint32_t n;
+    uint32_t *hashes; /* per seen id */
+    uint32_t *lines;
+    size_t *offs;     /* into text, each id NUL-terminated */
+    uint32_t n_cap;
+    char *text;
+    size_t text_len, text_cap;
+} id_set;
+
+static void id_set_free(id_set *set)
+{
+    if (!set)
+        return;
+    free(set->slots);
+    free(set->hashes);
+    free(set->lines);
+    free(set->offs);
+    free(set->text);
+    free(set);
+}
+
+static uint32_t id_hash(const char *s, size_t len)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+/* Doubles the slots and rehashes. */
+static bool id_set_grow_slots(id_set *set)
+{
+    uint32_t cap = set->cap ? set->cap * 2 : 1024;
+    uint32_t *slots = calloc(cap, sizeof *slots);
+    if (!slots)
+        return false;
+    for (uint32_t i = 0; i < set->cap; i++) {
+        uint32_t e = set->slots[i];
+        if (!e)
+            continue;
+        uint32_t j = set->hashes[e - 1] & (cap - 1);
+        while (slots[j])
+            j = (j + 1) & (cap - 1);
+        slots[j] = e;
+    }
+    free(set->slots);
+    set->slots = slots;
+    set->cap = cap;
+    return true;
+}
+
+static bool id_set_reserve(id_set *set, size_t text_len)
+{
+    if (set->n == set->n_cap) {
+        uint32_t cap = set->n_cap ? set->n_cap * 2 : 1024;
+        uint32_t *h = realloc(set->hashes, cap * sizeof *h);
+        if (h)
+            set->hashes = h;
+        uint32_t *l = realloc(set->lines, cap * sizeof *l);
+        if (l)
+            set->lines = l;
+        size_t *o = realloc(set->offs, cap * sizeof *o);
+        if (o)
+            set->offs = o;
+        if (!h || !l || !o)
+            return false;
+        set->n_cap = cap;
+    }
+    if (set->text_len + text_len + 1 > set->text_cap) {
+        size_t cap = set->text_cap ? set->text_cap : 4096;
+        while (cap < set->text_len + text_len + 1)
+            cap *= 2;
+        char *t = realloc(set->text, cap);
+        if (!t)
+            return false;
+        set->text = t;
+        set->text_cap = cap;
+    }
+    if ((uint64_t)(set->n + 1) * 2 > set->cap)
+        return id_set_grow_slots(set);
+    return true;
+}
+
+/* Records the id of the job on `line`, or reports the earlier job that
+ * has it. */
+static roj_status id_set_add(run_input *in, const char *id, uint32_t line,
+                             report *rep)
+{
+    id_set *set = in->ids;
+    size_t len = strlen(id);
+    if (!id_set_reserve(set, len))
+        return roj_error(ROJ_ERR_NOMEM, "input %s: out of memory for the "
+                         "ids of %u jobs", in->path, set->n);
+    uint32_t h = id_hash(id, len);
+    uint32_t j = h & (set->cap - 1);
+    for (; set->slots[j]; j = (j + 1) & (set->cap - 1)) {
+        uint32_t k = set->slots[j] - 1;
+        if (set->hashes[k] == h && !strcmp(set->text + set->offs[k], id)) {
+            report_add(rep, in->path, line, "job id \"%.60s%s\" is also "
+                       "the id of line %u; give every job its own \"id\" "
+                       "(or none, to use line numbers)", id,
+                       len > 60 ? "..." : "", set->lines[k]);
+            return ROJ_OK;
+        }
+    }
+    memcpy(set->text + set->text_len, id, len + 1);
+    set->offs[set->n] = set->text_len;
+    set->text_len += len + 1;
+    set->hashes[set->n] = h;
+    set->lines[set->n] = line;
+    set->slots[j] = ++set->n;
+    return ROJ_OK;
 }
 
 /* Returns the offset of the first byte of s[0 .. n) that is NUL or not
@@ -242,8 +370,19 @@ static roj_status scan_json_line(run_input *in, size_t off, size_t n,
     else if (!cJSON_IsObject(obj))
         report_add(rep, in->path, line, "the line is %s, not a JSON "
                    "object; write {\"FIELD\": ...}", json_type_name(obj));
-    else
+    else {
         check_object(in, obj, line, fields, n_fields, rep);
+        span r = {off, n, line};
+        char *id = id_of(in, &r, obj);
+        roj_status st = id ? id_set_add(in, id, line, rep)
+                           : roj_error(ROJ_ERR_NOMEM, "input %s: out of "
+                                       "memory", in->path);
+        free(id);
+        if (st != ROJ_OK) {
+            cJSON_Delete(obj);
+            return st;
+        }
+    }
     cJSON_Delete(obj);
     return push(in, off, n, line);
 }
@@ -561,6 +700,10 @@ static roj_status scan_csv(run_input *in, const char *const *fields,
     in->n_header = row.n;
     row = (csv_row){0};
     check_header(in, fields, n_fields, rep);
+    size_t id_col = SIZE_MAX;
+    for (size_t i = 0; i < in->n_header; i++)
+        if (!strcmp(in->header[i], "id"))
+            id_col = i;
 
     /* One job per row; blank lines are skipped. */
     while (off < in->size) {
@@ -584,6 +727,12 @@ static roj_status scan_csv(run_input *in, const char *const *fields,
                        "expected %zu (one per header column)", row.n,
                        in->n_header);
         if ((st = push(in, start, off - start, first)) != ROJ_OK)
+            break;
+        /* As id_of: the "id" column's value, else the line number. */
+        char number[16];
+        snprintf(number, sizeof number, "%u", first);
+        const char *id = id_col < row.n ? row.cells[id_col] : number;
+        if ((st = id_set_add(in, id, first, rep)) != ROJ_OK)
             break;
     }
     row_free(&row);
@@ -675,9 +824,16 @@ roj_status run_input_open(const char *path, const char *const *fields,
         in->start = 3;
     in->csv = ends_with(path, ".csv") || ends_with(path, ".CSV");
     report rep = {0};
+    in->ids = calloc(1, sizeof *in->ids);
+    if (!in->ids) {
+        st = roj_error(ROJ_ERR_NOMEM, "input %s: out of memory", path);
+        goto fail;
+    }
     if (in->size > in->start)
         st = in->csv ? scan_csv(in, fields, n_fields, &rep)
                      : scan_jsonl(in, fields, n_fields, &rep);
+    id_set_free(in->ids);
+    in->ids = NULL;
     if (st != ROJ_OK)
         goto fail;
     check_not_empty(in, &rep);
@@ -781,6 +937,7 @@ void run_input_close(run_input *in)
     for (size_t i = 0; i < in->n_header; i++)
         free(in->header[i]);
     free(in->header);
+    id_set_free(in->ids);
     free(in->recs);
     free(in->buf);
     free(in->path);
