@@ -12,9 +12,10 @@
  *
  * Activation pairs are prepared once per call into a per-thread scratch
  * buffer. Tiles are 4 rows x 4 tokens for prompts and 8 rows x 1 token
- * (16 for short rows) for decoding, which streams the weights once. From DECODE_MIN_TOK tokens on,
- * each 4-row strip is decoded once per token block into the same scratch,
- * so the prompt tiles only load it.
+ * (16 for short rows) for decoding, which streams the weights once; a
+ * decoding tile of long rows reads each row to its end before the next.
+ * From DECODE_MIN_TOK tokens on, each 4-row strip is decoded once per
+ * token block into the same scratch, so the prompt tiles only load it.
  */
 #include <immintrin.h>
 #include <string.h>
@@ -25,11 +26,17 @@
 #define INLINE static inline __attribute__((always_inline))
 
 /* Software prefetch distance for the one-token product, in bytes ahead of
- * each row pointer. The rows of a tile are adjacent in memory, so the row
- * pointers together prefetch the next 4 KiB of weights. Without it the
- * cold-weight GEMV ran at about half the bandwidth (bench_kernels --cold
- * on a 2-core Sapphire Rapids VM; 2 and 8 KiB measured close to 4). */
+ * the block being read. With rows taken in turn block by block, it
+ * doubled the cold-weight GEMV's bandwidth on a 2-core Sapphire Rapids
+ * VM (bench_kernels --cold; 2 and 8 KiB measured close to 4). With rows
+ * read one after the other, on an AMD EPYC VM, it still helps Q4_0 (tg128
+ * of the 135M shape 171 against 160 t/s on one thread) but slows Q8_0
+ * down (108 against 116), so Q8_0 goes without (q32_prefetches). */
 #define PREFETCH_BYTES 4096
+
+/* Rows of at most this many block pairs (128 values) use 16-row tiles
+ * for one token, and take the rows of a tile in turn block by block. */
+#define SHORT_ROW_PAIRS 2
 
 enum q32_kind { Q32_Q4_0, Q32_Q4_1, Q32_Q5_0, Q32_Q5_1, Q32_Q8_0 };
 
@@ -43,6 +50,12 @@ INLINE int q32_block_bytes(int kind)
     case Q32_Q5_1: return sizeof(block_q5_1);
     default: return sizeof(block_q8_0);
     }
+}
+
+/* Whether the one-token loop issues software prefetches. */
+INLINE int q32_prefetches(int kind)
+{
+    return kind != Q32_Q8_0;
 }
 
 INLINE int q32_has_min(int kind)
@@ -240,6 +253,25 @@ INLINE void q32_tile(int kind, int nr, int nt, const kern_mm_args *p, int64_t r0
             acc[r][t] = _mm512_setzero_ps();
     }
     int64_t bp = 0;
+    if (nt == 1 && n_pairs > SHORT_ROW_PAIRS) {
+        /* One token: each row from start to end, then the next, so the
+         * tile is read in address order. Taking the rows in turn block by
+         * block ran at 9 GB/s from memory on an AMD EPYC VM, this order
+         * at 15 (bench_kernels --cold, 135M Q8_0 output matrix). */
+        #pragma GCC unroll 16
+        for (int r = 0; r < nr; r++) {
+            __m512 a = acc[r][0];
+            for (bp = 0; bp < nb / 2; bp++) {
+                const uint8_t *blk = wr[r] + 2 * bp * bs;
+                if (q32_prefetches(kind))
+                    _mm_prefetch((const char *)blk + PREFETCH_BYTES,
+                                 _MM_HINT_T0);
+                q32_wpair w = q32_decode(kind, blk);
+                a = q32_step(kind, a, &w, &rec[bp]);
+            }
+            acc[r][0] = a;
+        }
+    }
     for (; bp < nb / 2; bp++) {
         /* Decode one row and use it at once, so only one decoded pair is
          * live next to the nr x nt accumulators. */
@@ -390,9 +422,6 @@ INLINE void q32_tile_dec(int kind, int nr, int nt, const kern_mm_args *p, int64_
  * per token block instead of once per 4-token tile. */
 #define DECODE_MIN_TOK 8
 
-/* Rows of at most this many block pairs (128 values) use 16-row tiles
- * for one token. */
-#define SHORT_ROW_PAIRS 2
 
 /* Prompt product on decoded strips; rec has room for tok_block tokens and
  * a strip after them. */
@@ -447,8 +476,7 @@ INLINE int q32_matmul(int kind, const kern_mm_args *p)
     if (p->n_tok == 1) {
         /* One token: 8 rows per tile share each activation record, 16 on
          * short rows, whose time goes to the sums at the end rather than
-         * to the weights. Long rows keep 8, whose prefetches still reach
-         * the next tile. */
+         * to the weights. Long rows keep 8, read one after the other. */
         int64_t r = p->row_begin;
         q32_prepare(kind, p, 0, 1, rec);
         if (n_pairs <= SHORT_ROW_PAIRS)
