@@ -189,6 +189,22 @@ INLINE void q32_tile(int vnni, int kind, int nr, int nt, const kern_mm_args *p,
     #pragma GCC unroll 8
     for (int t = 0; t < nt; t++)
         ar[t] = p->act + (size_t)(t0 + t) * p->act_row_bytes;
+    if (nt == 1 && p->n_in > 128) {
+        /* One token, long rows: each row to its end before the next, so
+         * the weights are read in address order (see quant32_avx512.c).
+         * Short rows keep the rows in turn, which shares each activation
+         * block. */
+        #pragma GCC unroll 8
+        for (int r = 0; r < nr; r++) {
+            __m256 s = acc[r][0];
+            for (int64_t b = 0; b < p->n_in / 32; b++) {
+                q32_w w = q32_decode(kind, wr[r] + b * bs);
+                q32_a a = q32_act(vnni, kind, ar[0] + b * abs_);
+                s = q32_step(vnni, kind, s, &w, &a);
+            }
+            acc[r][0] = s;
+        }
+    } else
     for (int64_t b = 0; b < p->n_in / 32; b++) {
         q32_w w[4];
         #pragma GCC unroll 8
