@@ -314,11 +314,15 @@ static void simd_matmul_matches_scalar(void **state)
  * any row range. The swarm relies on it: a subtask gives the same answer
  * whatever else its agent batched with it.
  */
-static void check_batch_invariant(const char *isa, enum roj_type type)
+static void check_batch_invariant(const char *isa, enum roj_type type,
+                                  bool long_rows)
 {
     static const int64_t toks[] = {1, 3, 4, 6, 17, 50};
     int block = qtype_info(type)->block_size;
-    int64_t n_in = block == 1 ? 77 : block == 32 ? 5 * 32 : 3 * 256;
+    /* Short and long rows take different one-token tiles. */
+    int64_t n_in = block == 1    ? (long_rows ? 301 : 77)
+                   : block == 32 ? (long_rows ? 11 * 32 : 5 * 32)
+                                 : (long_rows ? 5 * 256 : 3 * 256);
     const int64_t n_rows = 53, max_tok = 50;
     problem p;
     problem_make(&p, type, n_in, n_rows, max_tok, 4242);
@@ -359,13 +363,17 @@ static void check_batch_invariant(const char *isa, enum roj_type type)
 static void matmul_batch_invariant(void **state)
 {
     (void)state;
-    for (size_t ti = 0; ti < N_WEIGHT_TYPES; ti++)
-        check_batch_invariant("scalar", weight_types[ti]);
-    for (size_t i = 0; i < sizeof simd_isas / sizeof simd_isas[0]; i++) {
-        if (!isa_available(simd_isas[i]))
-            continue;
+    for (int long_rows = 0; long_rows < 2; long_rows++) {
         for (size_t ti = 0; ti < N_WEIGHT_TYPES; ti++)
-            check_batch_invariant(simd_isas[i], weight_types[ti]);
+            check_batch_invariant("scalar", weight_types[ti], long_rows);
+        for (size_t i = 0; i < sizeof simd_isas / sizeof simd_isas[0];
+             i++) {
+            if (!isa_available(simd_isas[i]))
+                continue;
+            for (size_t ti = 0; ti < N_WEIGHT_TYPES; ti++)
+                check_batch_invariant(simd_isas[i], weight_types[ti],
+                                      long_rows);
+        }
     }
 }
 

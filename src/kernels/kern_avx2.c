@@ -83,25 +83,16 @@ INLINE void ftile(int kind, int nr, int nt, const kern_mm_args *p, int64_t r0, i
         ar[t] = p->act + (size_t)(t0 + t) * p->act_row_bytes;
     if (nt == 1 && n > 256) {
         /* One token, long rows: each row to its end before the next, so
-         * the weights are read in address order (see quant32_avx512.c),
-         * with four sums in flight per row. Short rows (a small model's
-         * output matrix) gain more from the shared activations below. */
+         * the weights are read in address order (see quant32_avx512.c).
+         * One sum per row, in the order of the other tiles, keeps the
+         * same bits in every tile. Short rows (a small model's output
+         * matrix) gain more from the shared activations below. */
         #pragma GCC unroll 8
         for (int r = 0; r < nr; r++) {
-            __m256 s[4] = {acc[r][0], _mm256_setzero_ps(), _mm256_setzero_ps(),
-                           _mm256_setzero_ps()};
-            int64_t i = 0;
-            for (; i + 32 <= n8; i += 32) {
-                #pragma GCC unroll 4
-                for (int j = 0; j < 4; j++)
-                    s[j] = _mm256_fmadd_ps(fw8(kind, wr[r], i + 8 * j),
-                                           fa8(kind, ar[0], i + 8 * j), s[j]);
-            }
-            for (; i < n8; i += 8)
-                s[0] = _mm256_fmadd_ps(fw8(kind, wr[r], i), fa8(kind, ar[0], i),
-                                       s[0]);
-            acc[r][0] = _mm256_add_ps(_mm256_add_ps(s[0], s[1]),
-                                      _mm256_add_ps(s[2], s[3]));
+            __m256 s = acc[r][0];
+            for (int64_t i = 0; i < n8; i += 8)
+                s = _mm256_fmadd_ps(fw8(kind, wr[r], i), fa8(kind, ar[0], i), s);
+            acc[r][0] = s;
         }
     } else
     for (int64_t i = 0; i < n8; i += 8) {

@@ -66,35 +66,28 @@ INLINE void ftile(int kind, int nr, int nt, const kern_mm_args *p, int64_t r0,
         ar[t] = (const float *)(p->act + (size_t)(t0 + t) * p->act_row_bytes);
     if (nt == 1) {
         /* One token: row by row, so the weights are read in address order,
-         * with no software prefetch: on an AMD EPYC VM both raised the
-         * 135M F16 model's tg128 from 53 to 81 t/s on one thread (the
-         * hardware prefetcher follows one stream well, and prefetching
-         * slowed it down). */
+         * with no software prefetch: on an AMD EPYC VM the two raised the
+         * 135M F16 model's tg128 from about 50 to about 75 t/s on one
+         * thread (the hardware prefetcher follows one stream well, and
+         * prefetching slowed it down). */
         #pragma GCC unroll 8
         for (int r = 0; r < nr; r++) {
-            /* Long rows: four sums, so four multiply-adds are in flight,
-             * and plain loads, which ran faster than masked ones. Short
-             * rows keep one sum, the order of ftile16. */
-            __m512 s[4] = {acc[r][0], _mm512_setzero_ps(),
-                           _mm512_setzero_ps(), _mm512_setzero_ps()};
+            /* One sum per row, in the order of the other tiles, so a
+             * row's output has the same bits in every tile and batch.
+             * Unmasked loads where the row has 16 more values ran faster
+             * than masked ones. */
+            __m512 sum = acc[r][0];
             int64_t i = 0;
-            if (n > SHORT_ROW_VALUES)
-                for (; i + 64 <= n; i += 64) {
-                    #pragma GCC unroll 4
-                    for (int j = 0; j < 4; j++)
-                        s[j] = _mm512_fmadd_ps(
-                            fw_load_full(kind, wr[r], i + 16 * j),
-                            _mm512_loadu_ps(ar[0] + i + 16 * j), s[j]);
-                }
-            for (; i < n; i += 16) {
-                __mmask16 k = n - i >= 16 ? 0xFFFF
-                                          : (__mmask16)((1u << (n - i)) - 1);
-                s[0] = _mm512_fmadd_ps(fw_load(kind, wr[r], i, k),
-                                       _mm512_maskz_loadu_ps(k, ar[0] + i),
-                                       s[0]);
+            for (; i + 16 <= n; i += 16)
+                sum = _mm512_fmadd_ps(fw_load_full(kind, wr[r], i),
+                                      _mm512_loadu_ps(ar[0] + i), sum);
+            if (i < n) {
+                __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+                sum = _mm512_fmadd_ps(fw_load(kind, wr[r], i, k),
+                                      _mm512_maskz_loadu_ps(k, ar[0] + i),
+                                      sum);
             }
-            acc[r][0] = _mm512_add_ps(_mm512_add_ps(s[0], s[1]),
-                                      _mm512_add_ps(s[2], s[3]));
+            acc[r][0] = sum;
         }
     } else
     for (int64_t i = 0; i < n; i += 16) {
