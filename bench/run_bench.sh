@@ -24,9 +24,10 @@
 #   ROJ_BENCH_REPS     repetitions per test (default 5)
 #   ROJ_BENCH_LAT_REPS repetitions of the tiny model's pp32+tg1 test,
 #                      which takes well under a millisecond (default 100)
-#   ROJ_BENCH_ROUNDS   rounds over all files, roj and llama-bench taking
-#                      turns on each; the tables give the median over the
-#                      rounds of each round's median (default 1)
+#   ROJ_BENCH_ROUNDS   rounds over all files, with roj and llama-bench
+#                      taking turns on each file. The tables give the
+#                      median over the rounds of each round's median
+#                      (default 1)
 #   ROJ_SHARED_DIR     shared fixtures, for the GPT-2 vocabulary; without
 #                      it the models get roj's built-in byte-level
 #                      vocabulary (a few hundred tokens), so they are

@@ -270,8 +270,8 @@ static void input_csv_problems(void **state)
     expect_problem("unnamed.csv", "text,\na,b\n", "1", unnamed, 1);
 }
 
-/* Two jobs with one id would give two output lines that nothing tells
- * apart, so the open fails and names both lines. */
+/* Two jobs with one id would give two output lines with the same id, so
+ * the open fails and names both lines. */
 static void input_duplicate_ids(void **state)
 {
     (void)state;

@@ -66,10 +66,9 @@ INLINE void ftile(int kind, int nr, int nt, const kern_mm_args *p, int64_t r0,
         ar[t] = (const float *)(p->act + (size_t)(t0 + t) * p->act_row_bytes);
     if (nt == 1) {
         /* One token: row by row, so the weights are read in address order,
-         * with no software prefetch: on an AMD EPYC VM the two raised the
-         * 135M F16 model's tg128 from about 50 to about 75 t/s on one
-         * thread (the hardware prefetcher follows one stream well, and
-         * prefetching slowed it down). */
+         * and without software prefetch, which slowed this stream down.
+         * On an AMD EPYC VM the two raised the 135M F16 model's tg128
+         * from about 50 to about 75 t/s on one thread. */
         #pragma GCC unroll 8
         for (int r = 0; r < nr; r++) {
             /* One sum per row, in the order of the other tiles, so a

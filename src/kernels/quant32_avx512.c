@@ -12,7 +12,7 @@
  *
  * Activation pairs are prepared once per call into a per-thread scratch
  * buffer. Tiles are 4 rows x 4 tokens for prompts and 8 rows x 1 token
- * (16 for short rows) for decoding, which streams the weights once; a
+ * (16 for short rows) for decoding, which streams the weights once. A
  * decoding tile of long rows reads each row to its end before the next.
  * From DECODE_MIN_TOK tokens on, each 4-row strip is decoded once per
  * token block into the same scratch, so the prompt tiles only load it.

@@ -5,10 +5,9 @@
  * generate`, `roj bench`, every agent of `roj run` without --nats. Linking
  * nats.c would still load it and its TLS libraries (libssl, libcrypto)
  * into each of them: about 1.9 MiB of resident memory and their start-up
- * relocations. So libroj does not link nats.c; natsdl_load() opens it
- * with dlopen() on first use, and the files of src/nats/ and the NATS
- * parts of src/run/ and src/cli/ call it through a table of function
- * pointers.
+ * relocations. So libroj does not link nats.c. natsdl_load() opens it
+ * with dlopen() on first use, and the NATS code in src/nats/, src/run/
+ * and src/cli/ calls it through a table of function pointers.
  *
  * Include this header instead of <nats/nats.h>. It defines each nats.c
  * function that roj uses as a macro for its table entry, so that call
@@ -127,9 +126,9 @@ typedef struct natsdl_table {
 
 extern natsdl_table natsdl_fn;
 
-/* Opens nats.c and fills natsdl_fn, once per process; later calls return
- * the first call's outcome. Thread-safe. On failure the error names the
- * library and says which Debian package provides it. */
+/* Opens nats.c and fills natsdl_fn once per process, so later calls
+ * return the first call's outcome. Thread-safe. On failure the error
+ * names the library and the Debian package that provides it. */
 roj_status natsdl_load(void);
 
 /* Whether natsdl_load() has succeeded. */

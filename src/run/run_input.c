@@ -19,6 +19,7 @@
 
 #include "core/error.h"
 #include "core/sha256.h"
+#include "core/strmap.h"
 
 /* Problems listed in the error message; the others are only counted. */
 #define MAX_LISTED 10
@@ -135,94 +136,22 @@ static roj_status report_error(const report *r)
 
 /* The ids seen so far, for the check that no two jobs share one: output
  * lines carry the id, so a shared id would make two results
- * indistinguishable. Open addressing over the seen ids; exists only
- * while the file is checked. */
+ * indistinguishable. Exists only while the file is checked. */
 typedef struct id_set {
-    uint32_t *slots;  /* index + 1 into the arrays below; 0 is empty */
-    uint32_t cap;     /* a power of two, at most half full */
-    uint32_t n;
-    uint32_t *hashes; /* per seen id */
-    uint32_t *lines;
-    size_t *offs;     /* into text, each id NUL-terminated */
-    uint32_t n_cap;
-    char *text;
-    size_t text_len, text_cap;
+    strmap lines; /* id -> line of the first job with it */
+    char **ids;   /* the map's keys, owned here */
+    size_t n, cap;
 } id_set;
 
 static void id_set_free(id_set *set)
 {
     if (!set)
         return;
-    free(set->slots);
-    free(set->hashes);
-    free(set->lines);
-    free(set->offs);
-    free(set->text);
+    for (size_t i = 0; i < set->n; i++)
+        free(set->ids[i]);
+    free(set->ids);
+    strmap_free(&set->lines);
     free(set);
-}
-
-static uint32_t id_hash(const char *s, size_t len)
-{
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 16777619u;
-    }
-    return h;
-}
-
-/* Doubles the slots and rehashes. */
-static bool id_set_grow_slots(id_set *set)
-{
-    uint32_t cap = set->cap ? set->cap * 2 : 1024;
-    uint32_t *slots = calloc(cap, sizeof *slots);
-    if (!slots)
-        return false;
-    for (uint32_t i = 0; i < set->cap; i++) {
-        uint32_t e = set->slots[i];
-        if (!e)
-            continue;
-        uint32_t j = set->hashes[e - 1] & (cap - 1);
-        while (slots[j])
-            j = (j + 1) & (cap - 1);
-        slots[j] = e;
-    }
-    free(set->slots);
-    set->slots = slots;
-    set->cap = cap;
-    return true;
-}
-
-static bool id_set_reserve(id_set *set, size_t text_len)
-{
-    if (set->n == set->n_cap) {
-        uint32_t cap = set->n_cap ? set->n_cap * 2 : 1024;
-        uint32_t *h = realloc(set->hashes, cap * sizeof *h);
-        if (h)
-            set->hashes = h;
-        uint32_t *l = realloc(set->lines, cap * sizeof *l);
-        if (l)
-            set->lines = l;
-        size_t *o = realloc(set->offs, cap * sizeof *o);
-        if (o)
-            set->offs = o;
-        if (!h || !l || !o)
-            return false;
-        set->n_cap = cap;
-    }
-    if (set->text_len + text_len + 1 > set->text_cap) {
-        size_t cap = set->text_cap ? set->text_cap : 4096;
-        while (cap < set->text_len + text_len + 1)
-            cap *= 2;
-        char *t = realloc(set->text, cap);
-        if (!t)
-            return false;
-        set->text = t;
-        set->text_cap = cap;
-    }
-    if ((uint64_t)(set->n + 1) * 2 > set->cap)
-        return id_set_grow_slots(set);
-    return true;
 }
 
 /* Records the id of the job on `line`, or reports the earlier job that
@@ -232,28 +161,33 @@ static roj_status id_set_add(run_input *in, const char *id, uint32_t line,
 {
     id_set *set = in->ids;
     size_t len = strlen(id);
-    if (!id_set_reserve(set, len))
-        return roj_error(ROJ_ERR_NOMEM, "input %s: out of memory for the "
-                         "ids of %u jobs", in->path, set->n);
-    uint32_t h = id_hash(id, len);
-    uint32_t j = h & (set->cap - 1);
-    for (; set->slots[j]; j = (j + 1) & (set->cap - 1)) {
-        uint32_t k = set->slots[j] - 1;
-        if (set->hashes[k] == h && !strcmp(set->text + set->offs[k], id)) {
-            report_add(rep, in->path, line, "job id \"%.60s%s\" is also "
-                       "the id of line %u; give every job its own \"id\" "
-                       "(or none, to use line numbers)", id,
-                       len > 60 ? "..." : "", set->lines[k]);
-            return ROJ_OK;
-        }
+    uint32_t first = strmap_get(&set->lines, id, len);
+    if (first != STRMAP_MISSING) {
+        report_add(rep, in->path, line, "job id \"%.60s%s\" is also the "
+                   "id of line %u; give every job its own \"id\" (or none, "
+                   "to use line numbers)", id, len > 60 ? "..." : "", first);
+        return ROJ_OK;
     }
-    memcpy(set->text + set->text_len, id, len + 1);
-    set->offs[set->n] = set->text_len;
-    set->text_len += len + 1;
-    set->hashes[set->n] = h;
-    set->lines[set->n] = line;
-    set->slots[j] = ++set->n;
+
+    if (set->n == set->cap) {
+        size_t cap = set->cap ? set->cap * 2 : 1024;
+        char **ids = realloc(set->ids, cap * sizeof *ids);
+        if (!ids)
+            goto nomem;
+        set->ids = ids;
+        set->cap = cap;
+    }
+    char *copy = strdup(id);
+    if (!copy)
+        goto nomem;
+    set->ids[set->n++] = copy;
+    if (strmap_put(&set->lines, copy, len, line) != ROJ_OK)
+        goto nomem;
     return ROJ_OK;
+
+nomem:
+    return roj_error(ROJ_ERR_NOMEM, "input %s: out of memory for the ids "
+                     "of %zu jobs", in->path, set->n);
 }
 
 /* Returns the offset of the first byte of s[0 .. n) that is NUL or not

@@ -33,13 +33,13 @@ roj_status builder_begin_record(data_builder *b, uint32_t line,
         return roj_error(ROJ_ERR_RANGE, "%s:%u: more than %u records",
                          b->path, line, UINT32_MAX);
 
-    uint32_t seen = data_strmap_get(&b->texts, text.s, text.len);
-    if (seen != DATA_STRMAP_MISSING && merge) {
+    uint32_t seen = strmap_get(&b->texts, text.s, text.len);
+    if (seen != STRMAP_MISSING && merge) {
         *record = seen;
         b->n_rows++;
         return ROJ_OK;
     }
-    if (seen != DATA_STRMAP_MISSING)
+    if (seen != STRMAP_MISSING)
         b->n_duplicate_texts++;
 
     st = grow(b, (void **)&b->records, &b->cap_records, b->n_records,
@@ -57,8 +57,8 @@ roj_status builder_begin_record(data_builder *b, uint32_t line,
     r->line = line;
     r->first_span = SIZE_MAX;
     r->last_span = SIZE_MAX;
-    if (seen == DATA_STRMAP_MISSING &&
-        data_strmap_put(&b->texts, r->text, r->text_len,
+    if (seen == STRMAP_MISSING &&
+        strmap_put(&b->texts, r->text, r->text_len,
                         (uint32_t)b->n_records) != ROJ_OK)
         return roj_error(ROJ_ERR_NOMEM, "%s: out of memory", b->path);
     *record = b->n_records++;

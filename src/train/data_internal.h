@@ -10,6 +10,7 @@
 #ifndef ROJ_TRAIN_DATA_INTERNAL_H
 #define ROJ_TRAIN_DATA_INTERNAL_H
 
+#include "core/strmap.h"
 #include "train/data.h"
 
 /* Arena (data_store.c): bump allocation in chunks, freed all at once. */
@@ -20,30 +21,6 @@ void *data_arena_alloc(data_arena *a, size_t size);
 /* Returns a NUL-terminated copy of s[0..len), or NULL when out of memory. */
 char *data_arena_strndup(data_arena *a, const char *s, size_t len);
 
-/* Hash map from byte strings to uint32 values (data_store.c). Keys are
- * not copied: they must outlive the map. */
-typedef struct data_strmap_entry {
-    const char *key; /* NULL: empty entry */
-    size_t len;
-    uint64_t hash;
-    uint32_t value;
-} data_strmap_entry;
-
-typedef struct data_strmap {
-    data_strmap_entry *entries; /* (cap), cap a power of two or 0 */
-    size_t cap;
-    size_t n;
-} data_strmap;
-
-#define DATA_STRMAP_MISSING UINT32_MAX
-
-/* Returns the value stored for key, or DATA_STRMAP_MISSING. */
-uint32_t data_strmap_get(const data_strmap *m, const char *key, size_t len);
-/* Stores value for a key that is not in the map yet. Returns ROJ_ERR_NOMEM
- * when the table cannot grow. */
-roj_status data_strmap_put(data_strmap *m, const char *key, size_t len,
-                           uint32_t value);
-void data_strmap_free(data_strmap *m);
 
 /* UTF-8 (data_text.c). The counting functions assume input that passed
  * data_utf8_check. */
@@ -112,11 +89,11 @@ typedef struct data_builder {
     data_span *spans;           /* (cap_spans) spans of all records */
     size_t n_spans, cap_spans;
 
-    data_strmap label_ids;      /* label or slot name -> builder id */
+    strmap label_ids;      /* label or slot name -> builder id */
     char **label_names;         /* (cap_labels) indexed by builder id */
     size_t n_labels, cap_labels;
     bool fixed_labels;          /* ids are opts->label_set indexes */
-    data_strmap texts;          /* text -> first example or record index */
+    strmap texts;          /* text -> first example or record index */
 
     size_t n_rows, n_blank_lines, n_duplicate_texts, n_conflicting;
     size_t n_duplicate_slots;

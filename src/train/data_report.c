@@ -143,23 +143,23 @@ roj_status train_data_map_labels(const train_dataset *d,
                                  const char *const *set, size_t n_set,
                                  int32_t *map)
 {
-    data_strmap index = {0};
+    strmap index = {0};
     roj_status st = ROJ_OK;
     for (size_t i = 0; i < n_set && st == ROJ_OK; i++) {
         if (!set[i])
             st = roj_error(ROJ_ERR_INVALID_ARG, "label set entry %zu is NULL",
                            i);
-        else if (data_strmap_get(&index, set[i], strlen(set[i])) ==
-                 DATA_STRMAP_MISSING &&
-                 data_strmap_put(&index, set[i], strlen(set[i]),
+        else if (strmap_get(&index, set[i], strlen(set[i])) ==
+                 STRMAP_MISSING &&
+                 strmap_put(&index, set[i], strlen(set[i]),
                                  (uint32_t)i) != ROJ_OK)
             st = roj_error(ROJ_ERR_NOMEM, "out of memory");
     }
     for (size_t i = 0; i < d->n_labels && st == ROJ_OK; i++) {
-        uint32_t k = data_strmap_get(&index, d->labels[i],
+        uint32_t k = strmap_get(&index, d->labels[i],
                                      strlen(d->labels[i]));
-        map[i] = k == DATA_STRMAP_MISSING ? -1 : (int32_t)k;
-        if (k != DATA_STRMAP_MISSING)
+        map[i] = k == STRMAP_MISSING ? -1 : (int32_t)k;
+        if (k != STRMAP_MISSING)
             continue;
 
         /* Name the first example that carries the unknown label. */
@@ -180,6 +180,6 @@ roj_status train_data_map_labels(const train_dataset *d,
                            "has it",
                            d->path, line, kind, d->labels[i], n_set);
     }
-    data_strmap_free(&index);
+    strmap_free(&index);
     return st;
 }

@@ -42,7 +42,7 @@ static roj_status labels_append(data_builder *b, const char *s, size_t len)
         b->cap_labels = cap;
     }
     char *copy = data_arena_strndup(b->arena, s, len);
-    if (!copy || data_strmap_put(&b->label_ids, copy, len,
+    if (!copy || strmap_put(&b->label_ids, copy, len,
                                  (uint32_t)b->n_labels) != ROJ_OK)
         return roj_error(ROJ_ERR_NOMEM, "%s: out of memory for labels",
                          b->path);
@@ -64,7 +64,7 @@ static roj_status labels_fix(data_builder *b)
             return roj_error(ROJ_ERR_INVALID_ARG,
                              "label set entry %zu is empty", i);
         size_t len = strlen(s);
-        if (data_strmap_get(&b->label_ids, s, len) != DATA_STRMAP_MISSING)
+        if (strmap_get(&b->label_ids, s, len) != STRMAP_MISSING)
             return roj_error(ROJ_ERR_INVALID_ARG,
                              "label set lists \"%s\" twice", s);
         roj_status st = labels_append(b, s, len);
@@ -100,8 +100,8 @@ void builder_free(data_builder *b)
     free(b->records);
     free(b->spans);
     free(b->label_names);
-    data_strmap_free(&b->label_ids);
-    data_strmap_free(&b->texts);
+    strmap_free(&b->label_ids);
+    strmap_free(&b->texts);
     memset(b, 0, sizeof *b);
 }
 
@@ -149,8 +149,8 @@ static void labels_preview(const data_builder *b, char *buf, size_t size)
 roj_status builder_label_id(data_builder *b, uint32_t line, data_value name,
                             uint32_t *id)
 {
-    uint32_t found = data_strmap_get(&b->label_ids, name.s, name.len);
-    if (found != DATA_STRMAP_MISSING) {
+    uint32_t found = strmap_get(&b->label_ids, name.s, name.len);
+    if (found != STRMAP_MISSING) {
         *id = found;
         return ROJ_OK;
     }
@@ -189,9 +189,9 @@ static roj_status examples_reserve(data_builder *b)
  * from the first record's, or remembers it as new. */
 static roj_status note_duplicate(data_builder *b, const train_example *e)
 {
-    uint32_t first = data_strmap_get(&b->texts, e->text, e->text_len);
-    if (first == DATA_STRMAP_MISSING) {
-        if (data_strmap_put(&b->texts, e->text, e->text_len,
+    uint32_t first = strmap_get(&b->texts, e->text, e->text_len);
+    if (first == STRMAP_MISSING) {
+        if (strmap_put(&b->texts, e->text, e->text_len,
                             (uint32_t)b->n_ex) != ROJ_OK)
             return roj_error(ROJ_ERR_NOMEM, "%s: out of memory", b->path);
         return ROJ_OK;
