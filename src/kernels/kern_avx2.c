@@ -17,7 +17,10 @@
 
 void kern_avx2_fill_quant(kern_ops *ops, int vnni);
 
-enum fkind { F_F32, F_F16, F_BF16 };
+/* F_F16H: F16 weights with the F16 activations read as they are (one
+ * token, long rows); F_F16: F16 weights with activations widened to F32
+ * once. The widening is exact, so both give the same sums. */
+enum fkind { F_F32, F_F16, F_F16H, F_BF16 };
 
 INLINE __m256 bf16x8(const uint16_t *p)
 {
@@ -27,7 +30,7 @@ INLINE __m256 bf16x8(const uint16_t *p)
 
 INLINE __m256 fw8(int kind, const uint8_t *row, int64_t i)
 {
-    if (kind == F_F16)
+    if (kind == F_F16 || kind == F_F16H)
         return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + i)));
     if (kind == F_BF16)
         return bf16x8((const uint16_t *)row + i);
@@ -36,6 +39,8 @@ INLINE __m256 fw8(int kind, const uint8_t *row, int64_t i)
 
 INLINE __m256 fa8(int kind, const uint8_t *row, int64_t i)
 {
+    if (kind == F_F16H)
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + i)));
     if (kind == F_BF16)
         return bf16x8((const uint16_t *)row + i);
     return _mm256_loadu_ps((const float *)row + i);
@@ -43,7 +48,7 @@ INLINE __m256 fa8(int kind, const uint8_t *row, int64_t i)
 
 INLINE float fw1(int kind, const uint8_t *row, int64_t i)
 {
-    if (kind == F_F16)
+    if (kind == F_F16 || kind == F_F16H)
         return fp16_to_fp32(((const uint16_t *)row)[i]);
     if (kind == F_BF16)
         return bf16_to_fp32(((const uint16_t *)row)[i]);
@@ -52,6 +57,8 @@ INLINE float fw1(int kind, const uint8_t *row, int64_t i)
 
 INLINE float fa1(int kind, const uint8_t *row, int64_t i)
 {
+    if (kind == F_F16H)
+        return fp16_to_fp32(((const uint16_t *)row)[i]);
     if (kind == F_BF16)
         return bf16_to_fp32(((const uint16_t *)row)[i]);
     return ((const float *)row)[i];
@@ -160,6 +167,13 @@ static void mm_f32(const kern_mm_args *p) { fmatmul(F_F32, p); }
 static void mm_f16(const kern_mm_args *p)
 {
     const int64_t n = p->n_in;
+    if (p->n_tok == 1 && n > 256) {
+        /* One token, long rows (ftile's row-to-end path): the F16
+         * activations are read as they are, which saves the copy and
+         * half the activation loads. */
+        fmatmul(F_F16H, p);
+        return;
+    }
     float *a32 = kern_scratch((size_t)(p->n_tok * n) * sizeof *a32);
     if (a32 == NULL) {
         kern_scalar_matmul(ROJ_TYPE_F16, p);
