@@ -202,7 +202,12 @@ static void tiny_f16_matches(void **state) { (void)state; run_case(&cases[1], 1)
 static void tiny_q8_0_matches(void **state) { (void)state; run_case(&cases[2], 1); }
 static void tiny_q4_0_matches(void **state) { (void)state; run_case(&cases[3], 1); }
 static void tiny_q4_k_m_matches(void **state) { (void)state; run_case(&cases[4], 1); }
-static void tiny_q8_0_two_threads(void **state) { (void)state; run_case(&cases[2], 2); }
+static void tiny_q8_0_two_threads(void **state)
+{
+    (void)state;
+    test_need_threads();
+    run_case(&cases[2], 2);
+}
 
 /* Token ids from roj's tokenizer equal llama.cpp's for the fixture
  * prompts (BOS added, special tokens parsed). */
@@ -237,6 +242,7 @@ static void tiny_multi_sequence_batch(void **state)
     (void)state;
     roj_model *model = open_tiny("q8_0");
     roj_context_params params = roj_context_default_params();
+    params.n_threads = test_threads(0);
     params.n_ctx = 64;
     params.n_seq = 3;
     roj_context *ctx = NULL;
@@ -287,6 +293,7 @@ static void tiny_context_overflow(void **state)
     (void)state;
     roj_model *model = open_tiny("f32");
     roj_context_params params = roj_context_default_params();
+    params.n_threads = test_threads(0);
     params.n_ctx = 8;
     roj_context *ctx = NULL;
     assert_int_equal(roj_context_create(model, &params, &ctx), ROJ_OK);
@@ -323,6 +330,7 @@ static void tiny_abort_and_bad_args(void **state)
     (void)state;
     roj_model *model = open_tiny("f32");
     roj_context_params params = roj_context_default_params();
+    params.n_threads = test_threads(0);
     params.n_ctx = 32;
     params.n_seq = 2;
     roj_context *ctx = NULL;
@@ -361,6 +369,7 @@ static void tiny_abort_and_bad_args(void **state)
 static void tiny_threads_bitwise_equal(void **state)
 {
     (void)state;
+    test_need_threads();
     roj_model *model = open_tiny("q4_k_m");
     fixture fx;
     fixture_load("q4_k_m", 2, &fx);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,27 @@ const char *test_require_shared(const char *relative)
     if (!path)
         exit(TEST_SKIP_EXIT);
     return path;
+}
+
+static bool no_threads(void)
+{
+    const char *env = getenv("ROJ_TEST_NO_THREADS");
+    return env && *env && strcmp(env, "0") != 0;
+}
+
+void test_need_threads(void)
+{
+    if (no_threads()) {
+        printf("SKIPPED: this test starts threads and ROJ_TEST_NO_THREADS "
+               "is set\n");
+        fflush(stdout);
+        skip(); /* listed by cmocka; the exit status stays 0 */
+    }
+}
+
+int test_threads(int wanted)
+{
+    return no_threads() ? 1 : wanted;
 }
 
 int test_exit_status(int failed)

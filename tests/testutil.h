@@ -26,6 +26,15 @@ const char *test_shared_path(const char *relative);
  * with TEST_SKIP_EXIT at once when the file is missing. */
 const char *test_require_shared(const char *relative);
 
+/* Skips the current test, visibly, when ROJ_TEST_NO_THREADS is set (to
+ * anything but 0): scripts/test_arm64.sh sets it because qemu-aarch64
+ * 7.2 hangs in pthread_create on this project's CI kernel. */
+void test_need_threads(void);
+
+/* Thread count for a test whose result does not depend on it: wanted (0
+ * for one per core), or 1 when ROJ_TEST_NO_THREADS is set. */
+int test_threads(int wanted);
+
 /* Exit status of a test program: the failure count when tests failed,
  * else TEST_SKIP_EXIT when a test was skipped for missing fixtures, else
  * 0. */

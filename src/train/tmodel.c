@@ -70,7 +70,14 @@ static float *lay_add(layout *l, bool trainable, const char *name,
     if (l->pass == 1) {
         ttensor *t = trainable ? &l->m->tensors[*idx]
                                : &l->m->frozen_tensors[*idx];
-        snprintf(t->name, sizeof t->name, "%s", name);
+        /* Names are built here from GGUF tensor names of at most about
+         * 40 bytes; memcpy keeps compilers from warning about the
+         * (unreachable) truncation of snprintf. */
+        size_t len = strlen(name);
+        if (len >= sizeof t->name)
+            len = sizeof t->name - 1;
+        memcpy(t->name, name, len);
+        t->name[len] = '\0';
         t->offset = *n;
         t->ne[0] = ne0;
         t->ne[1] = ne1;
