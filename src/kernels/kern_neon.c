@@ -241,30 +241,39 @@ INLINE float32x4_t bf4(const uint16_t *p)
 
 enum fkind { F_F32, F_F16, F_BF16 };
 
+/* Loads 4 values of a row (F32, F16 or BF16) as floats. */
+INLINE float32x4_t f4(int kind, const uint8_t *row, int64_t i)
+{
+    if (kind == F_F32)
+        return vld1q_f32((const float *)row + i);
+    if (kind == F_F16)
+        return h4((const uint16_t *)row + i);
+    return bf4((const uint16_t *)row + i);
+}
+
+/* One row at a time for every token count, so an output has the same bits
+ * whatever the batch. Four accumulators (16 values per step) keep four
+ * multiply-adds in flight instead of waiting on one chain. */
 INLINE void fmatmul(int kind, const kern_mm_args *p)
 {
-    const int64_t n = p->n_in, n4 = n / 4 * 4;
+    const int64_t n = p->n_in, n16 = n / 16 * 16, n4 = n / 4 * 4;
     for (int64_t t = 0; t < p->n_tok; t++) {
         const uint8_t *a = p->act + (size_t)t * p->act_row_bytes;
         for (int64_t r = p->row_begin; r < p->row_end; r++) {
             const uint8_t *w = p->w + (size_t)r * p->w_row_bytes;
-            float32x4_t acc = vdupq_n_f32(0.0f);
-            for (int64_t i = 0; i < n4; i += 4) {
-                float32x4_t wv, av;
-                if (kind == F_F32) {
-                    wv = vld1q_f32((const float *)w + i);
-                    av = vld1q_f32((const float *)a + i);
-                } else if (kind == F_F16) {
-                    wv = h4((const uint16_t *)w + i);
-                    av = h4((const uint16_t *)a + i);
-                } else {
-                    wv = bf4((const uint16_t *)w + i);
-                    av = bf4((const uint16_t *)a + i);
-                }
-                acc = vfmaq_f32(acc, wv, av);
-            }
-            float sum = vaddvq_f32(acc);
-            for (int64_t i = n4; i < n; i++) {
+            float32x4_t acc[4];
+            for (int j = 0; j < 4; j++)
+                acc[j] = vdupq_n_f32(0.0f);
+            int64_t i = 0;
+            for (; i < n16; i += 16)
+                for (int j = 0; j < 4; j++)
+                    acc[j] = vfmaq_f32(acc[j], f4(kind, w, i + 4 * j),
+                                       f4(kind, a, i + 4 * j));
+            for (; i < n4; i += 4)
+                acc[0] = vfmaq_f32(acc[0], f4(kind, w, i), f4(kind, a, i));
+            float sum = vaddvq_f32(vaddq_f32(vaddq_f32(acc[0], acc[1]),
+                                             vaddq_f32(acc[2], acc[3])));
+            for (; i < n; i++) {
                 const uint16_t *wh = (const uint16_t *)w, *ah = (const uint16_t *)a;
                 if (kind == F_F32)
                     sum += ((const float *)w)[i] * ((const float *)a)[i];
