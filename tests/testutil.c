@@ -86,9 +86,9 @@ void test_need_threads(void)
     }
 }
 
-int test_threads(int wanted)
+int test_threads(int n_threads)
 {
-    return no_threads() ? 1 : wanted;
+    return no_threads() ? 1 : n_threads;
 }
 
 int test_exit_status(int failed)

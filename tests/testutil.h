@@ -31,9 +31,9 @@ const char *test_require_shared(const char *relative);
  * 7.2 hangs in pthread_create on this project's CI kernel. */
 void test_need_threads(void);
 
-/* Thread count for a test whose result does not depend on it: wanted (0
- * for one per core), or 1 when ROJ_TEST_NO_THREADS is set. */
-int test_threads(int wanted);
+/* Returns the thread count for a test whose result does not depend on it:
+ * n_threads (0: one per core), or 1 when ROJ_TEST_NO_THREADS is set. */
+int test_threads(int n_threads);
 
 /* Exit status of a test program: the failure count when tests failed,
  * else TEST_SKIP_EXIT when a test was skipped for missing fixtures, else

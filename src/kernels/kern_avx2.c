@@ -17,9 +17,8 @@
 
 void kern_avx2_fill_quant(kern_ops *ops, int vnni);
 
-/* F_F16H: F16 weights with the F16 activations read as they are (one
- * token, long rows); F_F16: F16 weights with activations widened to F32
- * once. The widening is exact, so both give the same sums. */
+/* Weight kinds. F_F16 widens the F16 activations to F32 once, and F_F16H
+ * (one token, long rows) reads them as F16. Both give the same sums. */
 enum fkind { F_F32, F_F16, F_F16H, F_BF16 };
 
 INLINE __m256 bf16x8(const uint16_t *p)

@@ -21,8 +21,8 @@
 void kern_avx512_fill_q32(kern_ops *ops);
 void kern_avx512_fill_kq(kern_ops *ops);
 
-/* F_F16H: F16 weights with the F16 activations read as they are (one
- * token); F_F16: F16 weights with activations widened to F32 once. */
+/* Weight kinds. F_F16 widens the F16 activations to F32 once, and F_F16H
+ * (one token, long rows) reads them as F16 and widens them in registers. */
 enum fkind { F_F32, F_F16, F_F16H, F_BF16 };
 
 /* Rows of at most this many values use 16-row tiles for one token. */
@@ -47,8 +47,8 @@ INLINE __m512 fw_load_full(int kind, const uint8_t *row, int64_t i)
     return _mm512_loadu_ps((const float *)row + i);
 }
 
-/* Loads 16 activations starting at element i as floats (F16 only for
- * F_F16H; the widening is exact, so both read the same values). */
+/* Loads 16 activations starting at element i as floats. They are F16 for
+ * F_F16H, else F32, and the widening is exact. */
 INLINE __m512 fa_load(int kind, const uint8_t *row, int64_t i, __mmask16 k)
 {
     if (kind == F_F16H)
@@ -64,7 +64,8 @@ INLINE __m512 fa_load_full(int kind, const uint8_t *row, int64_t i)
     return _mm512_loadu_ps((const float *)row + i);
 }
 
-/* F32 / F16 weights with F32 (or, F_F16H, F16) activations, nr x nt tile. */
+/* Multiplies an nr x nt tile of F32 or F16 weights by F32 activations (F16
+ * ones for F_F16H). */
 INLINE void ftile(int kind, int nr, int nt, const kern_mm_args *p, int64_t r0,
                   int64_t t0)
 {

@@ -70,9 +70,8 @@ static float *lay_add(layout *l, bool trainable, const char *name,
     if (l->pass == 1) {
         ttensor *t = trainable ? &l->m->tensors[*idx]
                                : &l->m->frozen_tensors[*idx];
-        /* Names are built here from GGUF tensor names of at most about
-         * 40 bytes; memcpy keeps compilers from warning about the
-         * (unreachable) truncation of snprintf. */
+        /* The names built here have at most about 40 bytes, so the bound
+         * never cuts one. memcpy avoids snprintf's truncation warning. */
         size_t len = strlen(name);
         if (len >= sizeof t->name)
             len = sizeof t->name - 1;
