@@ -217,6 +217,7 @@ static void bad_options_exit_2(void **state)
         {"bench", "-m", "x.gguf", "-o", "xml", NULL},
         {"bench", "-m", "x.gguf", "-p", "1,,2", NULL},
         {"demo", "extra", NULL},
+        {"eval", "m.gguf", "--data", "d.csv", "-o", "xml"},
     };
     (void)state;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -233,6 +234,22 @@ static void bad_options_exit_2(void **state)
         assert_string_equal(r.out, "");
         run_free(&r);
     }
+}
+
+/* roj train's -o is the output file, roj eval's the format: a file name
+ * after eval's -o gets the redirection to use instead. */
+static void eval_o_file_name(void **state)
+{
+    const char *args[] = {"eval", "m.gguf", "--data", "d.csv", "-o",
+                          "report.json", NULL};
+    (void)state;
+    struct run r = run_roj(NULL, args);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "-o report.json: -o takes the format, "
+                                  "text or json"));
+    assert_non_null(strstr(r.err, "-o json > report.json"));
+    assert_string_equal(r.out, "");
+    run_free(&r);
 }
 
 /* Without nats.c, commands that need NATS fail with the library's name
@@ -1031,6 +1048,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(help_every_command),
         cmocka_unit_test(bad_options_exit_2),
+        cmocka_unit_test(eval_o_file_name),
         cmocka_unit_test(nats_library_missing),
         cmocka_unit_test(missing_model_exit_1),
         cmocka_unit_test(generate_greedy_deterministic),

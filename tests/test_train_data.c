@@ -238,6 +238,16 @@ static void errors_name_column_and_line(void **state)
     load_fails(p, &o, ROJ_ERR_FORMAT, "emptytext.csv:3: empty text", NULL,
                NULL);
 
+    p = write_data("blanktext.csv", "text,label\nhi,a\n\" \t \",b\n");
+    load_fails(p, &o, ROJ_ERR_FORMAT,
+               "blanktext.csv:3: text in column \"text\" is only whitespace",
+               NULL, NULL);
+
+    p = write_data("blanklabel.csv", "text,label\nhi,a\nyo,  \n");
+    load_fails(p, &o, ROJ_ERR_FORMAT,
+               "blanklabel.csv:3: label in column \"label\" is only "
+               "whitespace", NULL, NULL);
+
     p = write_data("emptylabel.csv", "text,label\nhi,a\n\"x\ny\",a\nz,\n");
     load_fails(p, &o, ROJ_ERR_FORMAT, "emptylabel.csv:5: empty label", NULL,
                NULL);

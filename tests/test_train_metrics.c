@@ -219,6 +219,40 @@ static void cls_print_top_pairs(void **state)
     cls_metrics_free(&m);
 }
 
+/* Labels outside ASCII line up by columns, not bytes: "café" is 4
+ * columns in 5 bytes, each CJK character 2 columns in 3 bytes, and a
+ * name past 32 columns is cut between characters, never inside one. */
+static void cls_print_unicode_labels(void **state)
+{
+    (void)state;
+    static const char *const labels[] = {
+        "café", "\xe6\x94\xaf\xe4\xbb\x98", /* 支付: 4 columns */
+        "ééééééééééééééééééééééééééééééééé" /* 33 columns */};
+    cls_metrics m;
+    assert_int_equal(cls_metrics_init(&m, 3, labels), ROJ_OK);
+    cls_metrics_add(&m, 0, 0);
+    cls_metrics_add(&m, 1, 1);
+    cls_metrics_add(&m, 2, 0);
+    cls_metrics_finish(&m);
+    char *text = cls_report(&m);
+
+    /* Label column: 32 columns (the cap), then two spaces. */
+    assert_non_null(strstr(text, "\nlabel                             "
+                                 "precision"));
+    assert_non_null(strstr(text, "\ncafé                              "
+                                 "   0.5000"));
+    assert_non_null(strstr(text, "\n\xe6\x94\xaf\xe4\xbb\x98      "
+                                 "                        "
+                                 "   1.0000"));
+    /* 32 of the 33 "é" (64 bytes), then the next column. */
+    assert_non_null(strstr(text, "\néééééééééééééééééééééééééééééééé  "
+                                 "   0.0000"));
+    assert_non_null(strstr(text, " 0 café                              "
+                                 "1 0 0\n"));
+    free(text);
+    cls_metrics_free(&m);
+}
+
 static void cls_json_fields(void **state)
 {
     (void)state;
@@ -734,6 +768,7 @@ int main(void)
         cmocka_unit_test(cls_empty),
         cmocka_unit_test(cls_print_full_matrix),
         cmocka_unit_test(cls_print_top_pairs),
+        cmocka_unit_test(cls_print_unicode_labels),
         cmocka_unit_test(cls_json_fields),
         cmocka_unit_test(span_exact_counts),
         cmocka_unit_test(span_all_none),

@@ -316,6 +316,12 @@ int cmd_eval(int argc, char **argv)
     const bool json = !strcmp(format, "json");
     if (!json && strcmp(format, "text")) {
         cli_free_lists(&cmd);
+        /* -o is the output file in roj train; here it is the format. */
+        if (strchr(format, '.') || strchr(format, '/'))
+            return cli_usage_error("eval", "-o %s: -o takes the format, "
+                                   "text or json; to save the report, "
+                                   "redirect it: -o json > %s",
+                                   format, format);
         return cli_usage_error("eval", "-o %s: use text or json", format);
     }
     if (threads < 0 || threads > 256 || n_ctx < 0 || max_rows < 0) {

@@ -110,6 +110,14 @@ bool builder_full(const data_builder *b)
     return b->opts->max_rows && b->n_rows >= b->opts->max_rows;
 }
 
+static bool value_is_blank(data_value v)
+{
+    for (size_t i = 0; i < v.len; i++)
+        if (!strchr(" \t\r\n\v\f", v.s[i]) || v.s[i] == '\0')
+            return false;
+    return true;
+}
+
 roj_status builder_check_value(const data_builder *b, uint32_t line,
                                data_value v, const char *what,
                                const char *column)
@@ -118,6 +126,13 @@ roj_status builder_check_value(const data_builder *b, uint32_t line,
         return roj_error(ROJ_ERR_FORMAT,
                          "%s:%u: empty %s in %s \"%s\"; fill it in or "
                          "remove the record",
+                         b->path, line, what, b->field_word, column);
+    /* A text or label of spaces alone is as empty as "" to a reader; a
+     * completion may legitimately be whitespace (indentation, say). */
+    if (strcmp(what, "completion") != 0 && value_is_blank(v))
+        return roj_error(ROJ_ERR_FORMAT,
+                         "%s:%u: %s in %s \"%s\" is only whitespace; fill "
+                         "it in or remove the record",
                          b->path, line, what, b->field_word, column);
     size_t bad = data_utf8_check(v.s, v.len);
     if (bad != DATA_UTF8_VALID)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/textwidth.h"
 
 /* Largest label set whose confusion matrix is printed in full. */
 #define CLS_FULL_MATRIX_MAX 12
@@ -98,7 +99,7 @@ static int label_width(const cls_metrics *m)
 {
     size_t width = 5; /* "label" */
     for (size_t k = 0; k < m->n_labels; k++) {
-        size_t len = m->labels[k] ? strlen(m->labels[k]) : 0;
+        size_t len = m->labels[k] ? text_columns(m->labels[k]) : 0;
         if (len > width)
             width = len;
     }
@@ -137,7 +138,9 @@ static void print_full_matrix(const cls_metrics *m, FILE *f, int name_w)
         fprintf(f, " %*zu", cell_w, p);
     fputc('\n', f);
     for (size_t t = 0; t < n; t++) {
-        fprintf(f, "%2zu %-*.*s ", t, name_w, name_w, label_name(m, t));
+        fprintf(f, "%2zu ", t);
+        text_put_cell(f, label_name(m, t), name_w);
+        fputc(' ', f);
         for (size_t p = 0; p < n; p++)
             fprintf(f, " %*llu", cell_w,
                     (unsigned long long)m->confusion[t * n + p]);
@@ -198,10 +201,11 @@ static void print_top_pairs(const cls_metrics *m, FILE *f, int name_w)
         return;
     }
     fprintf(f, "  %6s  %-*s  %s\n", "count", name_w, "truth", "predicted");
-    for (size_t i = 0; i < count; i++)
-        fprintf(f, "  %6llu  %-*.*s  %s\n",
-                (unsigned long long)top[i].count, name_w, name_w,
-                label_name(m, top[i].truth), label_name(m, top[i].pred));
+    for (size_t i = 0; i < count; i++) {
+        fprintf(f, "  %6llu  ", (unsigned long long)top[i].count);
+        text_put_cell(f, label_name(m, top[i].truth), name_w);
+        fprintf(f, "  %s\n", label_name(m, top[i].pred));
+    }
 }
 
 void cls_metrics_print(const cls_metrics *m, FILE *f)
@@ -220,10 +224,11 @@ void cls_metrics_print(const cls_metrics *m, FILE *f)
 
     fprintf(f, "\n%-*s  %9s  %6s  %6s  %7s\n", name_w, "label", "precision",
             "recall", "F1", "support");
-    for (size_t k = 0; k < m->n_labels; k++)
-        fprintf(f, "%-*.*s  %9.4f  %6.4f  %6.4f  %7llu\n", name_w, name_w,
-                label_name(m, k), m->precision[k], m->recall[k], m->f1[k],
-                (unsigned long long)m->support[k]);
+    for (size_t k = 0; k < m->n_labels; k++) {
+        text_put_cell(f, label_name(m, k), name_w);
+        fprintf(f, "  %9.4f  %6.4f  %6.4f  %7llu\n", m->precision[k],
+                m->recall[k], m->f1[k], (unsigned long long)m->support[k]);
+    }
 
     if (m->n_labels <= CLS_FULL_MATRIX_MAX)
         print_full_matrix(m, f, name_w);

@@ -7,6 +7,7 @@
 #include <utf8proc.h>
 
 #include "core/error.h"
+#include "core/textwidth.h"
 
 /* Widest slot column in the printed table; longer names are cut. */
 #define SPAN_NAME_WIDTH_MAX 24
@@ -238,7 +239,7 @@ void span_metrics_print(const span_metrics *m, FILE *f)
 {
     size_t width = 4; /* "slot" */
     for (size_t k = 0; k < m->n_slots; k++) {
-        size_t len = strlen(slot_name(m, k));
+        size_t len = text_columns(slot_name(m, k));
         if (len > width)
             width = len;
     }
@@ -259,8 +260,9 @@ void span_metrics_print(const span_metrics *m, FILE *f)
             "pred");
     for (size_t k = 0; k < m->n_slots; k++) {
         const span_slot_metrics *s = &m->per_slot[k];
-        fprintf(f, "%-*.*s  %9.4f  %6.4f  %6.4f  %5.3f  %8.4f  %6llu  %6llu\n",
-                name_w, name_w, slot_name(m, k), s->precision, s->recall,
+        text_put_cell(f, slot_name(m, k), name_w);
+        fprintf(f, "  %9.4f  %6.4f  %6.4f  %5.3f  %8.4f  %6llu  %6llu\n",
+                s->precision, s->recall,
                 s->f1, s->exact_match, s->token_f1,
                 (unsigned long long)s->n_gold, (unsigned long long)s->n_pred);
     }
