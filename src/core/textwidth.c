@@ -6,8 +6,8 @@
 
 #include <utf8proc.h>
 
-/* Decodes the character at s (of len bytes left): its length in bytes
- * and its columns. A byte that does not start a valid sequence is one
+/* Returns the length in bytes of the character at s (len bytes left) and
+ * sets *cols to its columns. An invalid byte is one character of one
  * column. */
 static size_t next_char(const char *s, size_t len, size_t *cols)
 {

@@ -127,8 +127,8 @@ roj_status builder_check_value(const data_builder *b, uint32_t line,
                          "%s:%u: empty %s in %s \"%s\"; fill it in or "
                          "remove the record",
                          b->path, line, what, b->field_word, column);
-    /* A text or label of spaces alone is as empty as "" to a reader; a
-     * completion may legitimately be whitespace (indentation, say). */
+    /* A text or label of whitespace alone is empty to a reader. A
+     * completion may be whitespace, such as indentation. */
     if (strcmp(what, "completion") != 0 && value_is_blank(v))
         return roj_error(ROJ_ERR_FORMAT,
                          "%s:%u: %s in %s \"%s\" is only whitespace; fill "
