@@ -236,6 +236,26 @@ static void bad_options_exit_2(void **state)
     }
 }
 
+/* A classify data file with one label is an error naming the file and
+ * the label, since the model could only ever answer that label. */
+static void train_one_label_rejected(void **state)
+{
+    (void)state;
+    char data[512], out[512];
+    snprintf(data, sizeof data, "%s/one-label.csv", test_tmpdir());
+    snprintf(out, sizeof out, "%s/one-label.gguf", test_tmpdir());
+    static const char csv[] = "text,label\nhello there,greet\nhi,greet\n";
+    test_write_file(data, csv, sizeof csv - 1);
+    const char *args[] = {"train", "--data", data, "--out", out, "-q", NULL};
+    struct run r = run_roj(NULL, args);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "one-label.csv: classify needs at least "
+                                  "2 labels"));
+    assert_non_null(strstr(r.err, "the label \"greet\""));
+    assert_int_equal(access(out, F_OK), -1);
+    run_free(&r);
+}
+
 /* roj train's -o is the output file, roj eval's the format: a file name
  * after eval's -o gets the redirection to use instead. */
 static void eval_o_file_name(void **state)
@@ -1049,6 +1069,7 @@ int main(void)
         cmocka_unit_test(help_every_command),
         cmocka_unit_test(bad_options_exit_2),
         cmocka_unit_test(eval_o_file_name),
+        cmocka_unit_test(train_one_label_rejected),
         cmocka_unit_test(nats_library_missing),
         cmocka_unit_test(missing_model_exit_1),
         cmocka_unit_test(generate_greedy_deterministic),

@@ -152,6 +152,15 @@ static roj_status load_data(tsetup *s)
         return st;
     if (!o->quiet)
         train_data_report(&s->data, stderr);
+    /* One label leaves nothing to choose: the model would answer it for
+     * every text. */
+    if (o->task == TRAIN_CLASSIFY && s->data.n_labels < 2)
+        return roj_error(ROJ_ERR_FORMAT,
+                         "%s: classify needs at least 2 labels, and every "
+                         "record has the label \"%s\"; add records of the "
+                         "other labels, or list them all with --labels",
+                         o->data_path,
+                         s->data.n_labels ? s->data.labels[0] : "");
     if (o->valid_path) {
         /* The validation file is read against the training label set. */
         dopt.label_set = (const char *const *)s->data.labels;
