@@ -178,6 +178,47 @@ static bool smoothed(const tops_smooth *s, int32_t t)
     return false;
 }
 
+/* Lanes of the partial maxima and sums below: eight independent chains
+ * instead of one, so the loops vectorize and do not wait on the latency
+ * of each add. */
+#define ROW_LANES 8
+
+/* Returns the largest of row[0 .. n), n >= 1. Equal to a left-to-right
+ * scan for finite values, whatever the order. */
+static float row_max(const float *row, int64_t n)
+{
+    float m[ROW_LANES];
+    for (int j = 0; j < ROW_LANES; j++)
+        m[j] = row[0];
+    int64_t i = 0;
+    for (; i + ROW_LANES <= n; i += ROW_LANES)
+        for (int j = 0; j < ROW_LANES; j++)
+            m[j] = row[i + j] > m[j] ? row[i + j] : m[j];
+    for (; i < n; i++)
+        m[0] = row[i] > m[0] ? row[i] : m[0];
+    float mx = m[0];
+    for (int j = 1; j < ROW_LANES; j++)
+        mx = m[j] > mx ? m[j] : mx;
+    return mx;
+}
+
+/* Returns the sum of row[0 .. n) in double, from ROW_LANES partial sums
+ * in a fixed order, so the result depends only on the values. */
+static double row_sum(const float *row, int64_t n)
+{
+    double acc[ROW_LANES] = {0};
+    int64_t i = 0;
+    for (; i + ROW_LANES <= n; i += ROW_LANES)
+        for (int j = 0; j < ROW_LANES; j++)
+            acc[j] += row[i + j];
+    for (; i < n; i++)
+        acc[0] += row[i];
+    for (int w = ROW_LANES / 2; w > 0; w /= 2)
+        for (int j = 0; j < w; j++)
+            acc[j] += acc[j + w];
+    return acc[0];
+}
+
 void tops_xent(float *logits, float *loss_rows, const int32_t *targets,
                const float *weights, const tops_smooth *smooth,
                int64_t n_vocab, float scale, int64_t r0, int64_t r1)
@@ -192,14 +233,10 @@ void tops_xent(float *logits, float *loss_rows, const int32_t *targets,
         if (sm)
             for (int64_t k = 0; k < smooth->n; k++)
                 set_sum += row[smooth->ids[k]];
-        float mx = row[0];
-        for (int64_t i = 1; i < n_vocab; i++)
-            mx = row[i] > mx ? row[i] : mx;
+        const float mx = row_max(row, n_vocab);
         for (int64_t i = 0; i < n_vocab; i++)
             row[i] = vexpf(row[i] - mx);
-        double sum = 0.0;
-        for (int64_t i = 0; i < n_vocab; i++)
-            sum += row[i];
+        const double sum = row_sum(row, n_vocab);
         const float sc = weights ? scale * weights[r] : scale;
         const float inv = (float)(1.0 / sum) * sc;
         if (!sm) {
