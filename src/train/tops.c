@@ -115,14 +115,11 @@ void tops_rope(float *x, const int32_t *pos, int64_t n_heads,
  * Taylor polynomial, within about 4e-7 relative error (an estimate from
  * the truncation term r^7 / 5040).
  *
- * The upper bound is 64, not 88, because of subnormal numbers. GCC
- * if-converts a clamped call into a select between a constant-folded
- * result and the computed one, and evaluates both for every element. In
- * sigmoidf, the folded branch is 1 / (1 + e^88) = 6e-39, which is
- * subnormal, so every vector of SwiGLU multiplied by a subnormal: a
- * microcode assist each time, which made SwiGLU about 15 times slower
- * and a tiny model's training step about a third slower. With 64 the
- * constant is 1.6e-28, a normal number. */
+ * The upper bound is 64, not 88, because GCC evaluates both sides of the
+ * clamp's select for every element. In sigmoidf the constant side was
+ * 1 / (1 + e^88) = 6e-39, a subnormal number, and each multiply by it
+ * cost a microcode assist (SwiGLU ran about 15 times slower). The
+ * constant 1 / (1 + e^64) = 1.6e-28 is a normal number. */
 static inline float vexpf(float x)
 {
     x = x < -87.0f ? -87.0f : x;
