@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Trains a swarm of banking77 intent specialists and scores its vote on
-# the test set: the recipe behind the swarm rows of docs/BENCHMARKS.md.
+# the test set: the recipe behind the table "Thirteen voters of at most
+# ten minutes each" in docs/BENCHMARKS.md.
 #
 # 1. Builds roj (scripts/build.sh).
 # 2. Trains every voter of the list below with `roj train -t 1` and a
@@ -44,8 +45,9 @@ out=${ROJ_SWARM_OUT:-${XDG_CACHE_HOME:-$HOME/.cache}/roj/banking77-swarm}
 budget=${ROJ_SWARM_BUDGET:-9m30s}
 lanes=${ROJ_SWARM_LANES:-2}
 
-# name|roj train options. The first voters are the strongest single
-# models measured; the order matters when ROJ_SWARM_VOTERS takes a prefix.
+# name|roj train options. Voters that scored higher alone in earlier runs
+# come roughly first, so a prefix taken with ROJ_SWARM_VOTERS keeps the
+# stronger ones.
 voters=(
     "w192v1024|--n-embd 192 --vocab-size 1024 --seed 11"
     "w128v512|--vocab-size 512 --seed 5"
@@ -90,7 +92,7 @@ done
 roj=$build/roj
 mkdir -p "$out"
 
-# Trains and scores one voter; its output goes to NAME.log and NAME.json.
+# Trains and scores one voter. Its output goes to NAME.log and NAME.json.
 train_one() {
     local name=$1 opts=$2
     local model=$out/$name.gguf

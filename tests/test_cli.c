@@ -237,7 +237,7 @@ static void bad_options_exit_2(void **state)
 }
 
 /* A classify data file with one label is an error naming the file and
- * the label, since the model could only ever answer that label. */
+ * the label, because the model could only ever output that label. */
 static void train_one_label_rejected(void **state)
 {
     (void)state;

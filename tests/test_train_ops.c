@@ -148,11 +148,9 @@ static void test_swiglu_grad(void **state)
     }
 }
 
-/* SwiGLU and cross-entropy on ordinary values produce no subnormal
- * number, not even in a lane the result does not use. A vectorized
- * select once multiplied every gate by the subnormal 1 / (1 + e^88), a
- * microcode assist per vector that made SwiGLU about 15 times slower.
- * The underflow flag shows it without timing anything. */
+/* SwiGLU and cross-entropy on ordinary values raise no underflow flag:
+ * no vector lane, used or not, computes a subnormal number, which costs a
+ * microcode assist per vector on Intel. */
 static void test_swiglu_no_underflow(void **state)
 {
     (void)state;

@@ -316,7 +316,7 @@ int cmd_eval(int argc, char **argv)
     const bool json = !strcmp(format, "json");
     if (!json && strcmp(format, "text")) {
         cli_free_lists(&cmd);
-        /* -o is the output file in roj train; here it is the format. */
+        /* In roj train -o is the output file, so a file name here is a slip. */
         if (strchr(format, '.') || strchr(format, '/'))
             return cli_usage_error("eval", "-o %s: -o takes the format, "
                                    "text or json; to save the report, "

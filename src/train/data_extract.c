@@ -26,7 +26,8 @@ static roj_status grow(const data_builder *b, void **array, size_t *cap,
 roj_status builder_begin_record(data_builder *b, uint32_t line,
                                 data_value text, bool merge, size_t *record)
 {
-    roj_status st = builder_check_value(b, line, text, "text", b->names.text);
+    roj_status st = builder_check_value(b, line, text, "text", b->names.text,
+                                        false);
     if (st != ROJ_OK)
         return st;
     if (b->n_rows >= UINT32_MAX)
@@ -104,7 +105,8 @@ roj_status builder_add_span(data_builder *b, size_t record, uint32_t line,
 {
     const char *slot_name = b->names.slot_column ? b->names.slot_column
                                                  : b->names.span_slot;
-    roj_status st = builder_check_value(b, line, slot, "slot", slot_name);
+    roj_status st = builder_check_value(b, line, slot, "slot", slot_name,
+                                        false);
     if (st != ROJ_OK)
         return st;
     uint32_t id;

@@ -107,11 +107,12 @@ void builder_free(data_builder *b);
  * the label or completion. */
 roj_status builder_add_row(data_builder *b, uint32_t line, data_value text,
                            data_value target);
-/* Checks a text or label value: not empty, valid UTF-8. what names the
- * value in messages ("text", "label"), column names its field. */
+/* Checks a text or label value: not empty, not whitespace alone unless
+ * allow_blank, valid UTF-8. what names the value in messages ("text",
+ * "label"), column names its field. */
 roj_status builder_check_value(const data_builder *b, uint32_t line,
                                data_value v, const char *what,
-                               const char *column);
+                               const char *column, bool allow_blank);
 /* Returns the builder id of a label or slot name, adding it when labels
  * are collected. A name outside a fixed set is an error at line. */
 roj_status builder_label_id(data_builder *b, uint32_t line, data_value name,

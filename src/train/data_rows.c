@@ -110,26 +110,30 @@ bool builder_full(const data_builder *b)
     return b->opts->max_rows && b->n_rows >= b->opts->max_rows;
 }
 
+/* Returns whether v consists of ASCII whitespace only. */
 static bool value_is_blank(data_value v)
 {
-    for (size_t i = 0; i < v.len; i++)
-        if (!strchr(" \t\r\n\v\f", v.s[i]) || v.s[i] == '\0')
+    for (size_t i = 0; i < v.len; i++) {
+        switch (v.s[i]) {
+        case ' ': case '\t': case '\r': case '\n': case '\v': case '\f':
+            break;
+        default:
             return false;
+        }
+    }
     return true;
 }
 
 roj_status builder_check_value(const data_builder *b, uint32_t line,
                                data_value v, const char *what,
-                               const char *column)
+                               const char *column, bool allow_blank)
 {
     if (v.len == 0)
         return roj_error(ROJ_ERR_FORMAT,
                          "%s:%u: empty %s in %s \"%s\"; fill it in or "
                          "remove the record",
                          b->path, line, what, b->field_word, column);
-    /* A text or label of whitespace alone is empty to a reader. A
-     * completion may be whitespace, such as indentation. */
-    if (strcmp(what, "completion") != 0 && value_is_blank(v))
+    if (!allow_blank && value_is_blank(v))
         return roj_error(ROJ_ERR_FORMAT,
                          "%s:%u: %s in %s \"%s\" is only whitespace; fill "
                          "it in or remove the record",
@@ -228,9 +232,11 @@ roj_status builder_add_row(data_builder *b, uint32_t line, data_value text,
     bool classify = b->task == TRAIN_CLASSIFY;
     const char *what = classify ? "label" : "completion";
     const char *column = classify ? b->names.label : b->names.target;
-    roj_status st = builder_check_value(b, line, text, "text", b->names.text);
+    /* A completion may be whitespace alone, such as indentation. */
+    roj_status st = builder_check_value(b, line, text, "text", b->names.text,
+                                        false);
     if (st == ROJ_OK)
-        st = builder_check_value(b, line, target, what, column);
+        st = builder_check_value(b, line, target, what, column, !classify);
     if (st == ROJ_OK)
         st = examples_reserve(b);
     if (st != ROJ_OK)

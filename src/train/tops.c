@@ -115,11 +115,11 @@ void tops_rope(float *x, const int32_t *pos, int64_t n_heads,
  * Taylor polynomial, within about 4e-7 relative error (an estimate from
  * the truncation term r^7 / 5040).
  *
- * The upper bound is 64, not 88, because GCC evaluates both sides of the
- * clamp's select for every element. In sigmoidf the constant side was
- * 1 / (1 + e^88) = 6e-39, a subnormal number, and each multiply by it
- * cost a microcode assist (SwiGLU ran about 15 times slower). The
- * constant 1 / (1 + e^64) = 1.6e-28 is a normal number. */
+ * The upper bound is 64, not 88, because GCC 12 at -O3 evaluates both
+ * sides of the clamp's select for every element. In sigmoidf the
+ * constant side was 1 / (1 + e^88) = 6e-39, a subnormal number, and each
+ * multiply by it cost a microcode assist (SwiGLU ran about 15 times
+ * slower). The constant 1 / (1 + e^64) = 1.6e-28 is a normal number. */
 static inline float vexpf(float x)
 {
     x = x < -87.0f ? -87.0f : x;

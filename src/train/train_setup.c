@@ -152,8 +152,8 @@ static roj_status load_data(tsetup *s)
         return st;
     if (!o->quiet)
         train_data_report(&s->data, stderr);
-    /* One label leaves nothing to choose: the model would answer it for
-     * every text. */
+    /* With one label there is nothing to choose: the model would output
+     * that label for every text. */
     if (o->task == TRAIN_CLASSIFY && s->data.n_labels < 2)
         return roj_error(ROJ_ERR_FORMAT,
                          "%s: classify needs at least 2 labels, and every "
